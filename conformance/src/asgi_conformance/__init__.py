@@ -1,0 +1,3 @@
+"""ASGI 1 channel-layer conformance suite."""
+
+__all__: list[str] = []

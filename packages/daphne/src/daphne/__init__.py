@@ -1,0 +1,3 @@
+"""Placeholder package; see README."""
+
+__all__: list[str] = []
