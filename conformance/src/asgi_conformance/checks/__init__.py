@@ -1,0 +1,3 @@
+"""The conformance checks, one module per area; importing a module registers its checks."""
+
+__all__: list[str] = []
