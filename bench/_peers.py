@@ -14,7 +14,7 @@ import sys
 import venv
 from pathlib import Path
 
-__all__ = ["LEGACY_REQUIREMENTS", "ensure_venv", "ensure_legacy_venv"]
+__all__ = ["LEGACY_REQUIREMENTS", "ensure_legacy_venv", "ensure_venv"]
 
 PEERS = Path(__file__).resolve().parent / "peers"
 LEGACY_REQUIREMENTS = [
@@ -62,8 +62,15 @@ def ensure_venv(name: str, requirements: list[str]) -> Path:
         return python
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *requirements],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *requirements,
+        ],
         check=True,
     )
     marker.write_text(wanted)
@@ -75,7 +82,9 @@ def ensure_legacy_venv() -> Path:
     python = ensure_venv("legacy", LEGACY_REQUIREMENTS)
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     Path(site, "legacy_msgpack_shim.py").write_text(_SHIM)
     Path(site, "legacy_msgpack_shim.pth").write_text("import legacy_msgpack_shim\n")

@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from asgiref.base_layer import (
     DEFAULT_MESSAGE_SIZE_LIMIT,
     BaseChannelLayer,
@@ -15,6 +12,8 @@ from asgiref.base_layer import (
     copy_message,
     validate_message,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 @pytest.fixture
@@ -144,8 +143,9 @@ json_values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text()
     | st.binary(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 
 import pytest
-
 from asgiref.inmemory import ChannelLayer
 
 

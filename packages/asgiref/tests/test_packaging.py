@@ -87,9 +87,7 @@ def test_fresh_venv_imports_overlay_beside_upstream(wheel: Path, tmp_path: Path)
         "settings.configure(INSTALLED_APPS=['django.contrib.contenttypes']); django.setup();"
         "from asgiref.sync import async_to_sync; print('ok')"
     )
-    result = subprocess.run(
-        [str(python), "-c", code], check=True, capture_output=True, text=True
-    )
+    result = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
     assert result.stdout.strip() == "ok"
     # Uninstalling the overlay must leave upstream's package intact.
     subprocess.run(
