@@ -1,0 +1,177 @@
+"""``Message``, what a consumer receives, and the per-consumer send buffer.
+
+How this works
+--------------
+Consumer atomicity: while a consumer runs, ``Channel.send`` and ``Group.send``
+(without ``immediately=True``) append to a buffer that belongs to the current
+thread instead of touching the layer. The worker opens the buffer when it sends
+``consumer_started`` and flushes it when it sends ``consumer_finished``, which
+it does even when the consumer raised. So a consumer's sends happen together,
+after its database work, never half-way through it. Outside a consumer (a
+view, a shell) there is no open buffer and sends go straight to the layer.
+
+Flushing sends in order. A ``ChannelFull`` is retried with exponential back-off
+(``retry_delays``); when the channel stays full the message is dropped with an
+error in the log and the rest of the buffer still goes out: a slow client never
+kills the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from channels.channel import Channel, Group
+
+__all__ = ["Message", "PendingMessageStore", "pending_message_store"]
+
+logger = logging.getLogger(__name__)
+
+
+class Message:
+    """A message received on a channel, as passed to a consumer.
+
+    ``content`` is the ASGI message dict; ``channel`` the Channel it arrived
+    on; ``reply_channel`` a Channel for its ``reply_channel`` key (or None);
+    ``channel_layer`` the layer wrapper it came from. ``message["path"]`` and
+    ``message.get("path")`` read the content.
+    """
+
+    def __init__(self, content: dict[str, Any], channel_name: str, channel_layer: Any) -> None:
+        from channels.channel import Channel
+
+        if not isinstance(content, dict):
+            raise TypeError(
+                f"Message content must be a dict, got {type(content).__name__} {content!r:.80}."
+            )
+        self.content = content
+        self.channel_layer = channel_layer
+        self.channel = Channel(channel_name, channel_layer=channel_layer)
+        reply = content.get("reply_channel")
+        self.reply_channel: Channel | None = (
+            Channel(reply, channel_layer=channel_layer)
+            if isinstance(reply, str) and reply
+            else None
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        return self.content[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.content[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.content
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.content)
+
+    def __len__(self) -> int:
+        return len(self.content)
+
+    def keys(self) -> Any:
+        """Return the content's keys."""
+        return self.content.keys()
+
+    def values(self) -> Any:
+        """Return the content's values."""
+        return self.content.values()
+
+    def items(self) -> Any:
+        """Return the content's items."""
+        return self.content.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return ``content[key]``, or ``default`` if it is missing."""
+        return self.content.get(key, default)
+
+    def copy(self) -> Message:
+        """Return a new Message with a shallow copy of the content."""
+        return type(self)(dict(self.content), self.channel.name, self.channel_layer)
+
+    def __repr__(self) -> str:
+        return f"<Message on {self.channel.name!r}>"
+
+
+class PendingMessageStore:
+    """Thread-local buffer of sends made inside a consumer (see the module docstring)."""
+
+    def __init__(
+        self,
+        retry_delays: Sequence[float] = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
+        sleep_fn: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.retry_delays = tuple(retry_delays)
+        self.sleep_fn = sleep_fn
+        self._local = threading.local()
+
+    def active(self) -> bool:
+        """Return True if the current thread is inside a consumer with an open buffer."""
+        return getattr(self._local, "messages", None) is not None
+
+    def prepare(self, **kwargs: Any) -> None:
+        """Open an empty buffer for the current thread (a consumer_started receiver)."""
+        self._local.messages = []
+
+    def append(self, sender: Channel | Group, message: dict[str, Any]) -> bool:
+        """Buffer a send if a buffer is open and return True; otherwise return False."""
+        messages: list[tuple[Channel | Group, dict[str, Any]]] | None = getattr(
+            self._local, "messages", None
+        )
+        if messages is None:
+            return False
+        messages.append((sender, message))
+        return True
+
+    def discard(self) -> None:
+        """Close the current thread's buffer without sending what it holds."""
+        self._local.messages = None
+
+    def send_and_flush(self, **kwargs: Any) -> None:
+        """Send everything buffered, then close the buffer (a consumer_finished receiver)."""
+        messages = getattr(self._local, "messages", None)
+        self._local.messages = None
+        if not messages:
+            return
+        for sender, message in messages:
+            self._send_with_backoff(sender, message)
+
+    def _send_with_backoff(self, sender: Channel | Group, message: dict[str, Any]) -> None:
+        layer = sender.channel_layer
+        full = getattr(layer, "ChannelFull", None)
+        for attempt in range(len(self.retry_delays) + 1):
+            try:
+                sender.send(message, immediately=True)
+                return
+            except Exception as exc:
+                if full is None or not isinstance(exc, full):
+                    logger.exception("Could not send a buffered message to %r; dropping it", sender)
+                    return
+                if attempt == len(self.retry_delays):
+                    break
+                delay = self.retry_delays[attempt]
+                logger.warning("%r is full; retrying the send in %.2fs", sender, delay)
+                self.sleep_fn(delay)
+        logger.error(
+            "%r stayed full for %.1fs; dropped a message sent by the consumer. Its reader is "
+            "too slow or gone; raise the layer's capacity if this is expected.",
+            sender,
+            sum(self.retry_delays),
+        )
+
+
+pending_message_store = PendingMessageStore()
+
+
+def _connect_signals() -> None:
+    from channels.signals import consumer_finished, consumer_started
+
+    consumer_started.connect(pending_message_store.prepare, dispatch_uid="channels.prepare")
+    consumer_finished.connect(pending_message_store.send_and_flush, dispatch_uid="channels.flush")
+
+
+_connect_signals()

@@ -1,0 +1,1 @@
+"""Security helpers for consumers (WebSocket origin checks)."""

@@ -1,0 +1,139 @@
+"""A worker survives a restart of its Redis server (our own server process, not the shared one)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from channels.asgi import ChannelLayerWrapper
+from channels.worker import Worker
+from testproject.routing import channel_routing
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisProcess:
+    """A throw-away redis-server on 127.0.0.1:port, stopped by pid."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port = port
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisProcess(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def wait_for(layer: Any, channel: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            name, content = layer.receive([channel], block=True)
+        except Exception:  # the server may still be coming back
+            time.sleep(0.1)
+            continue
+        if name is not None:
+            return dict(content)
+    raise AssertionError(f"nothing arrived on {channel} within {timeout}s")
+
+
+def send_retrying(layer: Any, channel: str, message: dict[str, Any], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            layer.send(channel, message)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_worker_keeps_working_across_a_redis_restart(
+    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    from asgi_redis import RedisChannelLayer
+
+    layer = ChannelLayerWrapper(
+        RedisChannelLayer(
+            hosts=[f"redis://127.0.0.1:{own_redis.port}/0"],
+            prefix=f"restart{uuid.uuid4().hex[:8]}:",
+            receive_timeout=0.5,
+        ),
+        "default",
+        channel_routing,
+    )
+    worker = Worker(layer, signal_handlers=False, only_channels=["worker.ping"], max_backoff=0.5)
+    runner = threading.Thread(target=worker.run, daemon=True)
+    with caplog.at_level(logging.WARNING, logger="channels.worker"):
+        runner.start()
+        try:
+            layer.send("worker.ping", {"reply_to": "test.pong", "n": 1})
+            assert wait_for(layer, "test.pong") == {"pong": 1}
+            own_redis.stop()
+            deadline = time.monotonic() + 60
+            while "failed to receive" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            own_redis.start()
+            send_retrying(layer, "worker.ping", {"reply_to": "test.pong", "n": 2})
+            assert wait_for(layer, "test.pong") == {"pong": 2}
+            assert runner.is_alive()
+        finally:
+            worker.termed = True
+            runner.join(timeout=60)
+    assert not runner.is_alive()
+    assert "failed to receive" in caplog.text

@@ -1,0 +1,1 @@
+"""A minimal Django project used by the channels tests."""
