@@ -1,0 +1,1 @@
+"""The chat app: rooms, messages and their WebSocket consumers."""
