@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install lint test conformance bench run services services-stop clean dist
+.PHONY: install lint test conformance bench run services services-stop clean dist docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -44,6 +44,9 @@ services: $(UV)
 
 services-stop:
 	scripts/services.sh stop
+
+docs: install
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 dist: install
 	rm -rf dist && $(UV) build --all-packages -o dist

@@ -38,10 +38,20 @@ for dir in packages/asgiref packages/asgi_ipc packages/asgi_redis packages/asgi_
     if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then echo "FAILED ($rc): pytest $dir"; status=1; fi
 done
 
+if [ -f docs/conf.py ]; then
+    step "docs (warnings are errors)"
+    run .venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+fi
+if [ -d tests ]; then
+    step "pytest tests (cross-package: docs snippets, dist install)"
+    run .venv/bin/pytest -q -p no:cacheprovider tests
+fi
+
 step "conformance suite for every layer"
 while IFS='|' read -r target config; do
     [[ -z "$target" || "$target" == \#* ]] && continue
-    config=$(eval echo "\"$config\"")
+    # Expand $VARIABLES (from scripts/services.sh env) and nothing else: no shell evaluation.
+    config=$(CONFIG="$config" $PY -c 'import os; print(os.path.expandvars(os.environ["CONFIG"]))')
     echo "--- $target ${config}"
     if [ -n "$config" ]; then
         run $PY -m asgi_conformance "$target" --config "$config"

@@ -1,0 +1,231 @@
+"""Benchmark the RabbitMQ layer beside this project's Redis layer, in the same run.
+
+Three figures per layer, measured in interleaved rounds (A B A B ...) and
+reported as the median of the rounds, with the RabbitMQ/Redis ratio:
+
+* throughput: one thread sends N messages to a channel, then drains them
+  (messages per second over send + receive);
+* round trip: a second thread echoes each message from ``ping`` back to a
+  process-specific ``pong!`` channel; p50 and p99 of send-to-reply time;
+* fan-out: ``send_group`` to a 1,000-member group of process-specific channels
+  (one reader prefix, as Daphne uses), timed until every member's copy is read.
+
+    .venv/bin/python bench/bench_rabbitmq.py [--quick]
+
+Writes ``bench/results/rabbitmq.json``. The Redis layer is skipped (and said
+so) when ``asgi_redis.RedisChannelLayer`` does not import or its server does
+not answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import string
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RABBITMQ_URL = os.environ.get("ASGI_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5673/%2F")
+REDIS_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
+PAYLOAD = {"text": "x" * 100, "reply_channel": "bench.reply!abc", "n": 0}
+
+
+def _token() -> str:
+    return "".join(random.choices(string.ascii_lowercase, k=8))
+
+
+class Subject:
+    """One layer under test, with a unique namespace and a clean-up."""
+
+    def __init__(self, name: str, make: Callable[[], Any], cleanup: Callable[[Any], None]) -> None:
+        self.name = name
+        self.layer = make()
+        self._cleanup = cleanup
+
+    def close(self) -> None:
+        self._cleanup(self.layer)
+
+
+def make_subjects() -> tuple[list[Subject], list[str]]:
+    """Return the layers to compare, and notes about any that were skipped."""
+    from asgi_rabbitmq import RabbitmqChannelLayer
+    from asgi_rabbitmq.testing import delete_namespace
+
+    config = {"expiry": 60, "capacity": 5000, "receive_timeout": 10}
+    subjects = [
+        Subject(
+            "rabbitmq",
+            lambda: RabbitmqChannelLayer(RABBITMQ_URL, prefix=f"bench.{_token()}", **config),
+            lambda layer: (delete_namespace(layer), layer.close()),
+        )
+    ]
+    notes: list[str] = []
+    try:
+        from asgi_redis import RedisChannelLayer
+
+        redis_layer = RedisChannelLayer(REDIS_URL, prefix=f"bench-{_token()}:", **config)
+        redis_layer.send("bench.probe", {"n": 1})
+        redis_layer.receive(["bench.probe"])
+    except Exception as exc:
+        notes.append(f"redis layer skipped: {exc!r}")
+    else:
+        subjects.append(Subject("redis", lambda: redis_layer, lambda layer: layer.flush()))
+    return subjects, notes
+
+
+def throughput(layer: Any, count: int) -> float:
+    """Return messages per second for sending ``count`` messages and draining them."""
+    channel = f"bench.tp.{_token()}"
+    started = time.perf_counter()
+    for index in range(count):
+        layer.send(channel, {**PAYLOAD, "n": index})
+    received = 0
+    while received < count:
+        got, _message = layer.receive([channel], block=True)
+        if got is None:
+            raise RuntimeError(f"throughput: only {received} of {count} messages arrived")
+        received += 1
+    return count / (time.perf_counter() - started)
+
+
+def round_trip(layer: Any, count: int) -> list[float]:
+    """Return ``count`` ping-to-pong times in milliseconds through an echo thread."""
+    ping = f"bench.ping.{_token()}"
+    pong = f"bench.pong.{_token()}!"
+
+    def echo() -> None:
+        for _ in range(count):
+            channel, message = layer.receive([ping], block=True)
+            if channel is None:
+                return
+            layer.send(message["reply_channel"], message)
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    times = []
+    for index in range(count):
+        started = time.perf_counter()
+        layer.send(ping, {**PAYLOAD, "reply_channel": pong + "c", "n": index})
+        channel, _message = layer.receive([pong], block=True)
+        if channel is None:
+            raise RuntimeError("round trip: the echo did not come back")
+        times.append((time.perf_counter() - started) * 1000)
+    thread.join(30)
+    return times
+
+
+def fan_out(layer: Any, members: int, prefix: str) -> float:
+    """Return seconds from send_group to the last of ``members`` copies being read."""
+    group = f"bench-fan-{prefix}"
+    reader = f"bench.fan.{prefix}!"
+    started = time.perf_counter()
+    layer.send_group(group, PAYLOAD)
+    seen = 0
+    while seen < members:
+        channel, _message = layer.receive([reader], block=True)
+        if channel is None:
+            raise RuntimeError(f"fan-out: only {seen} of {members} copies arrived")
+        seen += 1
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Return the ``fraction`` percentile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def main() -> int:
+    """Run the rounds, print the table and write the JSON results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages and rounds")
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 5
+    count = 500 if args.quick else 2000
+    pings = 200 if args.quick else 1000
+    members = 1000
+
+    subjects, notes = make_subjects()
+    figures: dict[str, dict[str, list[float]]] = {
+        s.name: {"throughput": [], "rtt_p50": [], "rtt_p99": [], "fanout": []} for s in subjects
+    }
+    try:
+        fan_prefix = _token()
+        for subject in subjects:
+            for index in range(members):
+                subject.layer.group_add(
+                    f"bench-fan-{fan_prefix}", f"bench.fan.{fan_prefix}!m{index}"
+                )
+        for round_index in range(rounds):
+            order = subjects if round_index % 2 == 0 else list(reversed(subjects))
+            for subject in order:
+                layer = subject.layer
+                figures[subject.name]["throughput"].append(throughput(layer, count))
+                times = round_trip(layer, pings)
+                figures[subject.name]["rtt_p50"].append(percentile(times, 0.50))
+                figures[subject.name]["rtt_p99"].append(percentile(times, 0.99))
+                figures[subject.name]["fanout"].append(fan_out(layer, members, fan_prefix))
+    finally:
+        for subject in subjects:
+            subject.close()
+
+    medians = {
+        name: {metric: statistics.median(values) for metric, values in metrics.items()}
+        for name, metrics in figures.items()
+    }
+    ratios: dict[str, float] = {}
+    if "redis" in medians:
+        rabbit, redis = medians["rabbitmq"], medians["redis"]
+        ratios = {
+            # How many times slower RabbitMQ is (>1 means slower); the goal is <= 2.
+            "throughput": redis["throughput"] / rabbit["throughput"],
+            "rtt_p50": rabbit["rtt_p50"] / redis["rtt_p50"],
+            "rtt_p99": rabbit["rtt_p99"] / redis["rtt_p99"],
+            "fanout": rabbit["fanout"] / redis["fanout"],
+        }
+    print(
+        f"bench_rabbitmq: {rounds} interleaved rounds, median shown "
+        f"({count} msgs throughput, {pings} round trips, {members}-member fan-out)"
+    )
+    print(f"{'layer':10} {'msgs/s':>10} {'rtt p50 ms':>11} {'rtt p99 ms':>11} {'fan-out ms':>11}")
+    for name, values in medians.items():
+        print(
+            f"{name:10} {values['throughput']:10.0f} {values['rtt_p50']:11.2f} "
+            f"{values['rtt_p99']:11.2f} {values['fanout'] * 1000:11.1f}"
+        )
+    if ratios:
+        print(
+            f"{'slowdown':10} {ratios['throughput']:9.2f}x {ratios['rtt_p50']:10.2f}x "
+            f"{ratios['rtt_p99']:10.2f}x {ratios['fanout']:10.2f}x   (rabbitmq vs redis)"
+        )
+    for note in notes:
+        print("note:", note)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "rabbitmq.json").write_text(
+        json.dumps(
+            {
+                "rounds": rounds,
+                "messages": count,
+                "round_trips": pings,
+                "members": members,
+                "raw": figures,
+                "median": medians,
+                "slowdown_vs_redis": ratios,
+                "notes": notes,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
