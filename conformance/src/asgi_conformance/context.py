@@ -11,6 +11,7 @@ times more, so an empty channel costs at most the layer's own receive timeout.
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import string
 import threading
@@ -21,6 +22,8 @@ from asgi_conformance.profile import LayerProfile
 from asgi_conformance.registry import CheckFailed, CheckSkipped
 
 __all__ = ["CheckContext", "run_prefix"]
+
+logger = logging.getLogger(__name__)
 
 Received = tuple[str, dict[str, Any]] | tuple[None, None]
 
@@ -47,7 +50,7 @@ class CheckContext:
 
     def name(self, label: str = "ch") -> str:
         """Return a channel or group name no other check of this run uses."""
-        area, _, check = self.check_id.partition(".")
+        _area, _, check = self.check_id.partition(".")
         return f"{self.prefix}.{check[:40]}.{label}{next(self._counter)}"
 
     # Skipping -------------------------------------------------------------------
@@ -131,6 +134,23 @@ class CheckContext:
                 f"expected no message on {names}{suffix}, got {channel!r}: {message!r:.200}"
             )
 
+    def wait_for_message(self, receive: Callable[[], Received], sent: threading.Event) -> Received:
+        """Call a blocking ``receive`` until it returns a message or it is clearly lost.
+
+        A receive that returns empty-handed before ``sent`` is set proves nothing
+        (the sender may be slow); after ``sent``, ``receive_tries`` empty receives
+        mean the message did not arrive. The caller bounds the total time.
+        """
+        result: Received = (None, None)
+        tries_after_send = 0
+        while tries_after_send < self.profile.receive_tries:
+            sent_before = sent.is_set()
+            result = receive()
+            if result[0] is not None:
+                break
+            tries_after_send += sent_before
+        return result
+
     def drain(self, channels: Iterable[str], limit: int = 10_000) -> list[tuple[str, Any]]:
         """Receive without blocking until the channels look empty; return what came."""
         names = list(channels)
@@ -151,9 +171,9 @@ class CheckContext:
             raise CheckFailed(message)
 
     @staticmethod
-    def expect_equal(got: object, expected: object, what: str) -> None:
-        """Fail unless ``got == expected`` (and of the same type), naming both."""
-        if got != expected or type(got) is not type(expected):
+    def expect_equal(got: object, expected: object, what: str, exact_type: bool = True) -> None:
+        """Fail unless ``got == expected`` (and, if ``exact_type``, of the same type)."""
+        if got != expected or (exact_type and type(got) is not type(expected)):
             raise CheckFailed(f"{what}: expected {expected!r:.300}, got {got!r:.300}")
 
     @staticmethod

@@ -96,7 +96,9 @@ def run_check(
                 except Exception:
                     logger.warning("Closing the layer after %s failed", check.id, exc_info=True)
     duration = time.monotonic() - started
-    return _classify(check, profile, error, duration)
+    result = _classify(check, profile, error, duration)
+    logger.debug("Check %s: %s in %.2f s %s", check.id, result.status, duration, result.reason)
+    return result
 
 
 def _classify(

@@ -12,6 +12,7 @@ stable: profiles list expected failures by id, and the README documents them.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +29,8 @@ __all__ = [
     "check",
     "get_check",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The areas, in the order the runner reports them.
 AREAS = (
