@@ -153,8 +153,17 @@ def _copy_dict(value: dict[Any, Any], path: str, size: list[int]) -> dict[str, A
             raise TypeError(
                 f"Message key {key!r} at {path} is {type(key).__name__}; keys must be str."
             )
-        size[0] += len(key) + 1
-        result[key] = _copy_value(item, path, key, size)
+        kind = type(item)
+        # Inline the commonest leaf types: this loop is on every layer's send path.
+        if kind is str and item.isascii():
+            size[0] += len(key) + len(item) + 3
+            result[key] = item
+        elif kind is bytes:
+            size[0] += len(key) + len(item) + 3
+            result[key] = item
+        else:
+            size[0] += len(key) + 1
+            result[key] = _copy_value(item, path, key, size)
     return result
 
 
@@ -254,16 +263,13 @@ class BaseChannelLayer:
 
     def valid_channel_name(self, name: object, receive: bool = False) -> bool:
         """Return True if ``name`` may be sent to (or, with receive, read from)."""
-        if not isinstance(name, str) or not 0 < len(name) < MAX_NAME_LENGTH:
+        if type(name) is not str:
             return False
-        pattern = _RECEIVE_NAME if receive else _CHANNEL_NAME
-        return pattern.match(name) is not None
+        return _name_matches(_RECEIVE_NAME if receive else _CHANNEL_NAME, name)
 
     def valid_group_name(self, name: object) -> bool:
         """Return True if ``name`` is a valid group name."""
-        if not isinstance(name, str) or not 0 < len(name) < MAX_NAME_LENGTH:
-            return False
-        return _GROUP_NAME.match(name) is not None
+        return type(name) is str and _name_matches(_GROUP_NAME, name)
 
     def require_channel_name(self, name: object) -> str:
         """Return ``name`` if it is a valid channel name to send to, else raise TypeError."""
@@ -346,6 +352,12 @@ class BaseChannelLayer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__qualname__}>"
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_matches(pattern: re.Pattern[str], name: str) -> bool:
+    # Cached: the same few channel names are checked on every send and receive.
+    return 0 < len(name) < MAX_NAME_LENGTH and pattern.match(name) is not None
 
 
 def _require_positive(name: str, value: object) -> None:
