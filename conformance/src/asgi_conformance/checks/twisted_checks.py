@@ -79,6 +79,8 @@ def declared(ctx: CheckContext) -> None:
 def receive(ctx: CheckContext) -> None:
     """receive_twisted fires with waiting messages and with messages sent while it waits."""
     ctx.require_extension("twisted")
+    # Start the reactor first: starting it can take longer than a short test expiry.
+    _running_reactor(ctx)
     channel = ctx.name()
     ctx.layer.send(channel, {"value": "blue"})
     got = _receive(ctx, [channel], "receive_twisted on a channel with a message")
