@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install lint test conformance bench run services services-stop clean dist docs
+.PHONY: install lint test conformance bench soak run services services-stop clean dist docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,6 +35,10 @@ conformance: install
 
 bench: install
 	scripts/bench.sh
+
+## Ten minutes of mixed traffic on Redis; reports memory and key counts at start and end.
+soak: install services
+	eval "$$(scripts/services.sh env)" && $(PY) stack/soak.py
 
 run: install
 	scripts/run.sh

@@ -42,6 +42,10 @@ if [ -f docs/conf.py ]; then
     step "docs (warnings are errors)"
     run .venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 fi
+if [ -d stack/tests ]; then
+    step "pytest stack/tests (faults, security, multi-host)"
+    run .venv/bin/pytest -q -p no:cacheprovider stack/tests
+fi
 if [ -d tests ]; then
     step "pytest tests (cross-package: docs snippets, dist install)"
     run .venv/bin/pytest -q -p no:cacheprovider tests
