@@ -1,0 +1,5 @@
+"""Class-based (generic) consumers; the WebSocket ones live in ``channels.generic.websockets``."""
+
+from channels.generic.base import BaseConsumer
+
+__all__ = ["BaseConsumer"]

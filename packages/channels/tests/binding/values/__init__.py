@@ -1,0 +1,1 @@
+"""A small installed app with models for the data binding tests (app label ``values``)."""
