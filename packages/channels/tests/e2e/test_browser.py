@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[4]
 TIMEOUT_MS = 60_000
+# The flags this machine needs: no sandbox as root, and no background network traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium_path() -> str:
+    """Return Debian's chromium, installed by scripts/browser.sh when missing."""
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "browser.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        message = f"no Chromium for the browser test: {result.stderr.strip() or 'not found'}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return lines[-1]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Any:
     """Launch the system's Chromium (no browser downloads)."""
-    if not os.path.exists(CHROMIUM):
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    chromium = _chromium_path()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
