@@ -151,6 +151,7 @@ class Stack:
         self, name: str, python: Path, workdir: Path, module: str, env: dict[str, str], worker: bool
     ) -> None:
         self.name = name
+        self.prefix = env.get("BENCH_PREFIX", "")
         self.port = free_port()
         environment = dict(os.environ, PYTHONPATH=str(workdir), **env)
         if name == "new":
@@ -283,6 +284,15 @@ def compare(results: dict[str, list[dict[str, float]]], keys: list[str]) -> dict
     return summary
 
 
+def _remove_shared_memory(stack: Stack) -> None:
+    """Delete the IPC layers' segments and semaphores a stopped stack left in /dev/shm."""
+    if not stack.prefix:
+        return
+    for path in Path("/dev/shm").iterdir():
+        if stack.prefix in path.name:
+            path.unlink(missing_ok=True)
+
+
 def run_scenario(
     name: str, stacks: dict[str, Stack], args: argparse.Namespace, wrk: str, ws: bool
 ) -> dict[str, Any]:
@@ -373,6 +383,7 @@ def main() -> None:
             finally:
                 for stack in stacks.values():
                     stack.stop()
+                    _remove_shared_memory(stack)
     RESULTS.mkdir(exist_ok=True)
     target = RESULTS / "daphne.json"
     if args.only != parser.get_default("only") and target.exists():
