@@ -1,0 +1,274 @@
+"""Benchmark asgi_redis 2 against the original asgi_redis 1.4.3, side by side.
+
+Both layers run in their own processes on the same Redis server (database 3,
+unique prefixes, cleaned up afterwards): this project's layer with
+``.venv/bin/python``, the original in ``bench/peers/legacy`` (see
+``bench/_peers.py``). Rounds are interleaved (new, legacy, new, legacy, ...) and
+each figure is the median of the rounds.
+
+* throughput: one process sends N messages to a channel, then receives them
+  (``block=True``, as a worker does); messages per second for each half;
+* round trip: one process sends to ``bench.ping`` and waits on its
+  ``bench.reply!`` prefix, a second process echoes; p50 and p99 latency;
+* fan-out: ``send_group`` to a 1,000-member group; time per call, and every
+  member's copies counted afterwards (loss must be zero).
+
+    .venv/bin/python bench/bench_redis.py [--quick]
+
+Prints a table and writes ``bench/results/redis.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import redis
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+sys.path.insert(0, str(BENCH))
+
+from _peers import ensure_legacy_venv  # noqa: E402
+
+BASE_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
+BENCH_URL = BASE_URL.rsplit("/", 1)[0] + "/3"
+NEW_PYTHON = Path(sys.executable)
+
+# Run by both interpreters; only the interpreter (and so the asgi_redis version) differs.
+# "serve" reads one JSON command per line and answers one JSON line, so the two
+# versions can alternate in short phases; "echo" answers pings until told to stop.
+WORKER = r"""
+import json, sys, time
+
+mode, url, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
+from asgi_redis import RedisChannelLayer
+layer = RedisChannelLayer(hosts=[url], prefix=prefix, stats_prefix=prefix + "meta:",
+                          capacity=100000)
+PAYLOAD = {"text": "x" * 100, "reply_channel": "bench.reply!abc", "n": 0}
+
+
+def throughput(n):
+    start = time.perf_counter()
+    for i in range(n):
+        layer.send("bench.tp", PAYLOAD)
+    middle = time.perf_counter()
+    for i in range(n):
+        channel, message = layer.receive(["bench.tp"], block=True)
+        assert channel == "bench.tp", channel
+    end = time.perf_counter()
+    return {"send_per_s": n / (middle - start), "receive_per_s": n / (end - middle),
+            "pair_per_s": n / (end - start)}
+
+
+def ping(m):
+    samples = []
+    for i in range(m):
+        started = time.perf_counter()
+        layer.send("bench.ping", {"reply": "bench.reply!x", "n": i, "text": "x" * 100})
+        channel, message = layer.receive(["bench.reply!"], block=True)
+        assert message["n"] == i, message
+        samples.append(time.perf_counter() - started)
+    return {"samples": samples}
+
+
+members = []
+
+
+def fanout(count):
+    if not members:
+        members.extend("bench.fan.%d" % i for i in range(count))
+        for member in members:
+            layer.group_add("bench.everyone", member)
+    started = time.perf_counter()
+    layer.send_group("bench.everyone", {"text": "x" * 100})
+    elapsed = time.perf_counter() - started
+    received = 0
+    for member in members:
+        while layer.receive([member])[0] is not None:
+            received += 1
+    return {"send_group_ms": elapsed * 1000, "lost": count - received}
+
+
+if mode == "echo":
+    while True:
+        channel, message = layer.receive(["bench.ping"], block=True)
+        if channel is None:
+            continue
+        if message.get("stop"):
+            break
+        layer.send(message["reply"], message)
+else:
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["do"] == "quit":
+            break
+        result = {"throughput": throughput, "ping": ping, "fanout": fanout}[command["do"]](
+            command["size"])
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+"""
+
+
+def _prefix(impl: str) -> str:
+    token = "".join(random.choices(string.ascii_lowercase, k=8))
+    return f"bench-{impl}-{token}:"
+
+
+def _cleanup(prefix: str) -> None:
+    client = redis.Redis.from_url(BENCH_URL)
+    batch = list(client.scan_iter(match=prefix + "*", count=1000))
+    for start in range(0, len(batch), 500):
+        client.unlink(*batch[start : start + 500])
+    client.close()
+
+
+class Peer:
+    """One asgi_redis version: a command-serving worker and an echo process."""
+
+    def __init__(self, impl: str, python: Path, script: Path) -> None:
+        self.impl = impl
+        self.prefix = _prefix(impl)
+        argv = [str(python), str(script)]
+        self.echo = subprocess.Popen([*argv, "echo", BENCH_URL, self.prefix])
+        self.server = subprocess.Popen(
+            [*argv, "serve", BENCH_URL, self.prefix],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, do: str, size: int) -> dict[str, Any]:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        self.server.stdin.write(json.dumps({"do": do, "size": size}) + "\n")
+        self.server.stdin.flush()
+        line = self.server.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.impl} benchmark worker died")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        try:
+            if self.server.poll() is None:
+                assert self.server.stdin is not None
+                self.server.stdin.write(json.dumps({"do": "quit"}) + "\n")
+                self.server.stdin.flush()
+                self.server.wait(timeout=60)
+        finally:
+            self._stop_echo()
+            _cleanup(self.prefix)
+
+    def _stop_echo(self) -> None:
+        if self.echo.poll() is None:
+            self.echo.terminate()
+            self.echo.wait(timeout=60)
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, smaller rounds")
+    args = parser.parse_args()
+    sizes = (
+        {"n": 500, "m": 100, "members": 1000, "rounds": 9}
+        if args.quick
+        else {"n": 1000, "m": 300, "members": 1000, "rounds": 21}
+    )
+    pythons = {"new": NEW_PYTHON, "legacy": ensure_legacy_venv()}
+    rounds: dict[str, list[dict[str, float]]] = {"new": [], "legacy": []}
+    pings: dict[str, list[float]] = {"new": [], "legacy": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "redis_worker.py"
+        script.write_text(WORKER)
+        peers = {impl: Peer(impl, python, script) for impl, python in pythons.items()}
+        try:
+            for peer in peers.values():  # warm up: imports, connections, script cache
+                peer.run("throughput", 100)
+                peer.run("ping", 20)
+            for number in range(sizes["rounds"]):
+                order = ["new", "legacy"] if number % 2 == 0 else ["legacy", "new"]
+                for impl in order:
+                    peer = peers[impl]
+                    figures = peer.run("throughput", sizes["n"])
+                    pings[impl] += peer.run("ping", sizes["m"])["samples"]
+                    figures.update(peer.run("fanout", sizes["members"]))
+                    rounds[impl].append(figures)
+        finally:
+            for peer in peers.values():
+                peer.close()
+    medians: dict[str, dict[str, float]] = {}
+    for impl, results in rounds.items():
+        medians[impl] = {
+            key: statistics.median(result[key] for result in results)
+            for key in ("send_per_s", "receive_per_s", "pair_per_s", "send_group_ms")
+        }
+        # The least disturbed round (highest rate, shortest fan-out) as a second view:
+        # on a shared, loaded machine it shows what each version does when it gets the CPU.
+        medians[impl]["best_pair_per_s"] = max(result["pair_per_s"] for result in results)
+        medians[impl]["best_send_group_ms"] = min(result["send_group_ms"] for result in results)
+        medians[impl]["lost"] = sum(result["lost"] for result in results)
+        medians[impl]["p50_ms"] = _percentile(pings[impl], 0.50) * 1000
+        medians[impl]["p99_ms"] = _percentile(pings[impl], 0.99) * 1000
+    new, old = medians["new"], medians["legacy"]
+    ratios = {
+        "throughput_x": new["pair_per_s"] / old["pair_per_s"],
+        "send_throughput_x": new["send_per_s"] / old["send_per_s"],
+        "receive_throughput_x": new["receive_per_s"] / old["receive_per_s"],
+        "round_trip_p50_x_faster": old["p50_ms"] / new["p50_ms"],
+        "round_trip_p99_x_faster": old["p99_ms"] / new["p99_ms"],
+        "fanout_1000_x_faster": old["send_group_ms"] / new["send_group_ms"],
+        "best_round_throughput_x": new["best_pair_per_s"] / old["best_pair_per_s"],
+        "best_round_fanout_x_faster": old["best_send_group_ms"] / new["best_send_group_ms"],
+    }
+    rows = [
+        ("send + receive (msg/s)", "pair_per_s", "{:,.0f}"),
+        ("send only (msg/s)", "send_per_s", "{:,.0f}"),
+        ("receive only (msg/s)", "receive_per_s", "{:,.0f}"),
+        ("round trip p50 (ms)", "p50_ms", "{:.3f}"),
+        ("round trip p99 (ms)", "p99_ms", "{:.3f}"),
+        ("send_group to 1,000 (ms)", "send_group_ms", "{:.2f}"),
+        ("best round send + receive", "best_pair_per_s", "{:,.0f}"),
+        ("best round send_group (ms)", "best_send_group_ms", "{:.2f}"),
+        ("messages lost in fan-out", "lost", "{:.0f}"),
+    ]
+    print(
+        f"asgi_redis 2 vs asgi_redis 1.4.3, {sizes['rounds']} interleaved rounds "
+        f"(medians; round trips pooled), Redis {BENCH_URL}"
+    )
+    print(f"{'figure':28} {'asgi_redis 2':>14} {'1.4.3':>14}")
+    for label, key, fmt in rows:
+        print(f"{label:28} {fmt.format(new[key]):>14} {fmt.format(old[key]):>14}")
+    print()
+    for name, value in ratios.items():
+        print(f"{name:28} {value:8.2f}x")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "redis.json").write_text(
+        json.dumps(
+            {
+                "quick": args.quick,
+                "sizes": sizes,
+                "server": BENCH_URL,
+                "result": medians,
+                "ratios": ratios,
+                "rounds": rounds,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

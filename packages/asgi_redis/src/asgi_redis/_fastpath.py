@@ -1,0 +1,159 @@
+"""A lean request/reply path to Redis for the layer's hot calls, using hiredis.
+
+How this works
+--------------
+redis-py's generic ``execute_command`` spends several times more CPU per call
+than the network round trip itself costs on localhost (pool checkout, retry
+wrapper, metrics hooks, response callbacks). The layer's hot calls are all
+``EVALSHA`` with plain replies, so when hiredis is installed each thread keeps
+one connection per shard of its own and talks to it directly: hiredis packs the
+command, ``sendall`` sends it, hiredis parses the reply.
+
+Connecting is still redis-py's job (``pool.make_connection().connect()``), so
+URLs, passwords, database selection, TLS, unix sockets and Sentinel master
+discovery behave exactly as configured. Any socket error closes the
+connection and raises redis-py's ``ConnectionError``/``TimeoutError``; the next
+call reconnects. A forked child never reuses its parent's sockets.
+Without hiredis, calls go through redis-py's normal client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+hiredis: Any
+try:
+    import hiredis
+except ImportError:  # pragma: no cover - exercised in an install without the extra
+    hiredis = None
+
+__all__ = ["HAVE_HIREDIS", "FastConnections"]
+
+logger = logging.getLogger(__name__)
+
+HAVE_HIREDIS = hiredis is not None
+_BUFFER_SIZE = 65536
+
+
+class _Connection:
+    """One thread's connection to one shard."""
+
+    __slots__ = ("__weakref__", "_buffer", "_connection", "_reader", "_sock")
+
+    def __init__(self, pool: Any) -> None:
+        self._connection = pool.make_connection()
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
+        self._buffer = bytearray(_BUFFER_SIZE)
+
+    def call(self, args: Sequence[Any]) -> Any:
+        reply = self.exchange([args])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` in one packet; return their replies, errors as values."""
+        sock = self._sock
+        if sock is None:
+            sock = self._connect()
+        reader = self._reader
+        replies: list[Any] = []
+        try:
+            sock.sendall(b"".join(hiredis.pack_command(tuple(args)) for args in commands))
+            while len(replies) < len(commands):
+                reply = reader.gets()
+                while reply is False:
+                    count = sock.recv_into(self._buffer)
+                    if not count:
+                        raise redis.ConnectionError("Connection closed by server.")
+                    reader.feed(self._buffer, 0, count)
+                    reply = reader.gets()
+                replies.append(reply)
+        except TimeoutError as exc:
+            self.disconnect()
+            raise redis.TimeoutError(f"Timeout reading from Redis: {exc}") from exc
+        except OSError as exc:
+            self.disconnect()
+            raise redis.ConnectionError(f"Error talking to Redis: {exc}") from exc
+        except redis.ConnectionError:
+            self.disconnect()
+            raise
+        return [
+            self._error(str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
+            for reply in replies
+        ]
+
+    def _connect(self) -> socket.socket:
+        self._connection.connect()
+        sock = self._connection._sock
+        if sock is None:  # pragma: no cover - connect() raises instead
+            raise redis.ConnectionError("Could not connect to Redis.")
+        self._sock = sock
+        self._reader = hiredis.Reader()
+        return sock  # type: ignore[no-any-return]
+
+    def _error(self, text: str) -> Exception:
+        code = text.split(" ", 1)[0]
+        if code == "NOSCRIPT":
+            return NoScriptError(text)
+        if code in ("READONLY", "MASTERDOWN", "LOADING"):
+            # A demoted master (failover) or a server still starting: reconnect next time.
+            self.disconnect()
+            return redis.ConnectionError(text)
+        return ResponseError(text)
+
+    def disconnect(self) -> None:
+        self._sock = None
+        self._reader = None
+        try:
+            self._connection.disconnect()
+        except OSError:
+            logger.debug("Error closing a Redis connection", exc_info=True)
+
+
+class FastConnections:
+    """Per-thread direct connections, one per shard pool."""
+
+    def __init__(self, pools: Sequence[Any]) -> None:
+        self._pools = list(pools)
+        self._local = threading.local()
+        self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def call(self, shard: int, args: Sequence[Any]) -> Any:
+        """Send one command to ``shard`` on this thread's connection; return the reply."""
+        return self._connection(shard).call(args)
+
+    def _connection(self, shard: int) -> _Connection:
+        local = self._local
+        connections: list[_Connection | None] | None = getattr(local, "connections", None)
+        if connections is None or local.pid != os.getpid():
+            connections = local.connections = [None] * len(self._pools)
+            local.pid = os.getpid()
+        connection = connections[shard]
+        if connection is None:
+            connection = connections[shard] = _Connection(self._pools[shard])
+            with self._lock:
+                self._all.add(connection)
+        return connection
+
+    def call_pair(self, shard: int, first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+        """Send two commands to ``shard`` in one packet; return both replies."""
+        return self._connection(shard).exchange([first, second])
+
+    def close(self) -> None:
+        """Close every thread's connections (they reconnect if used again)."""
+        with self._lock:
+            connections = list(self._all)
+        for connection in connections:
+            connection.disconnect()

@@ -1,0 +1,165 @@
+"""Fixtures: real Redis servers from the environment, layers with unique prefixes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from asgi_redis import RedisChannelLayer
+
+REDIS_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
+REDIS_URL_2 = os.environ.get("ASGI_REDIS_URL_2", "redis://127.0.0.1:16380/0")
+SENTINEL = os.environ.get("ASGI_REDIS_SENTINEL", "127.0.0.1:16390")
+SENTINEL_SERVICE = os.environ.get("ASGI_REDIS_SENTINEL_SERVICE", "channels-test")
+#: Ports this package's tests may use for their own redis-server processes.
+OWN_PORTS = range(16400, 16500)
+
+
+def _require(url: str) -> None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.ConnectionError as exc:
+        message = f"Redis at {url} is unreachable ({exc}); start it with scripts/services.sh start"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Return a prefix no other test run uses."""
+    return f"test-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def make_layer(prefix: str) -> Iterator[Callable[..., RedisChannelLayer]]:
+    """Build layers on the shared servers; flush and close them afterwards."""
+    made: list[RedisChannelLayer] = []
+
+    def make(shards: int = 1, **kwargs: Any) -> RedisChannelLayer:
+        hosts = [REDIS_URL, REDIS_URL_2][:shards]
+        for url in hosts:
+            _require(url)
+        kwargs.setdefault("prefix", prefix)
+        kwargs.setdefault("stats_prefix", "test-meta:")
+        layer = RedisChannelLayer(hosts=hosts, **kwargs)
+        made.append(layer)
+        return layer
+
+    yield make
+    for layer in made:
+        try:
+            layer.flush()
+        finally:
+            layer.close()
+
+
+def keys_of(url: str, prefix: str) -> list[bytes]:
+    """Return every key starting with ``prefix`` on the server at ``url``."""
+    client = redis.Redis.from_url(url)
+    try:
+        return sorted(client.scan_iter(match=prefix + "*", count=1000))
+    finally:
+        client.close()
+
+
+class FakeClock:
+    """A clock that moves only when told to (seconds, like time.time)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _free_port() -> int:
+    for port in OWN_PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 16400-16499 for a test redis-server")
+
+
+class RedisProcess:
+    """A redis-server this test owns: start, stop (by pid) and restart on one port."""
+
+    def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
+        self.directory = directory
+        self.port = port or _free_port()
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed; scripts/services.sh installs it")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port, socket_connect_timeout=1).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """Start a private redis-server on a port in 16400-16499; stop it afterwards."""
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
