@@ -1,0 +1,1 @@
+"""Helpers of the full-stack benchmark (bench/bench_stack.py): processes, load clients, project."""
