@@ -131,6 +131,12 @@ def build_state_machine(profile: LayerProfile) -> type[RuleBasedStateMachine]:
             self.layer.send(channel, message)
             self._deliver(channel, message, next(self.batches))
 
+        @rule(name=st.sampled_from(_SEND_NAMES))
+        def send_past_capacity(self, name: str) -> None:
+            # Random sends rarely fill a channel; this makes capacity bugs certain to show.
+            for index in range(capacity + 1):
+                self.send(name, index)
+
         @rule(names=st.lists(st.sampled_from(_RECEIVE_NAMES), min_size=1, max_size=4, unique=True))
         def receive(self, names: list[str]) -> None:
             full = [self.full(name) for name in names]
