@@ -1,0 +1,3 @@
+"""No Django views: every HTTP path is answered by stack_site.consumers."""
+
+urlpatterns: list[object] = []
