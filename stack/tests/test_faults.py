@@ -237,17 +237,6 @@ def test_rabbitmq_restart_under_load_recovers_without_restarting_anything(
         node.cleanup()
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=(
-        "daphne: while the channel layer's server is down, a new request is dropped without "
-        "any response: the layer's ConnectionError (asgi_redis.RedisUnavailableError, "
-        "asgi_rabbitmq.RabbitmqConnectionError) from context.send('http.request', ...) in "
-        "daphne.http_protocol.AsgiRequest.requestReceived is not caught (only ChannelFull and "
-        "MessageTooLarge are), so Twisted aborts the connection; it should answer 503"
-    ),
-)
 def test_layer_outage_answers_503_instead_of_dropping_the_connection(
     own_redis: OwnRedis,
 ) -> None:

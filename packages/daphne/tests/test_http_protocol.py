@@ -288,8 +288,9 @@ path_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     max_size=30,
 )
+# RFC 9110 5.5 field values: visible ASCII, obs-text (0x80-0xFF), inner spaces and tabs.
 header_value = st.binary(min_size=0, max_size=40).filter(
-    lambda v: b"\r" not in v and b"\n" not in v and b"\x00" not in v and v == v.strip()
+    lambda v: all(b == 9 or 0x20 <= b <= 0x7E or b >= 0x80 for b in v) and v == v.strip()
 )
 
 

@@ -163,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Seconds an idle keep-alive connection stays open (default 60)",
     )
     add(
+        "--request-head-timeout",
+        type=_positive_float,
+        default=30,
+        help="Seconds a client has to send its whole request line and headers, however "
+        "slowly it trickles them (default 30)",
+    )
+    add(
         "--access-log",
         default=None,
         help="Where to write the access log: a file path, or - for stdout",
@@ -334,6 +341,7 @@ class CommandLineInterface:
                 force_sync=args.force_sync,
                 http_idle_timeout=args.http_idle_timeout,
                 keep_alive_timeout=args.keep_alive_timeout,
+                request_head_timeout=args.request_head_timeout,
                 max_request_body_size=args.max_request_body_size,
                 max_websocket_message_size=args.max_websocket_message_size,
                 max_headers=args.max_headers,

@@ -190,10 +190,10 @@ class AsgiRequest(http.Request):
             "server": info.server,
         }
         more_body = self.content is not None and self.content.tell() < self.body_size
-        if more_body:
-            self.body_channel = context.channel_layer.new_channel("http.request.body?")
-            message["body_channel"] = self.body_channel
         try:
+            if more_body:
+                self.body_channel = context.channel_layer.new_channel("http.request.body?")
+                message["body_channel"] = self.body_channel
             context.send("http.request", message)
         except context.channel_full:
             logger.warning("http.request is full; answering 503 to %s", self.client)
@@ -202,6 +202,12 @@ class AsgiRequest(http.Request):
         except context.message_too_large:
             logger.error("http.request for %s was too large for the layer", info.path)
             self.respond_error(413, "Request too large.", close=True)
+            return
+        except Exception as exc:
+            # The layer's server is unreachable (a Redis or RabbitMQ restart): the
+            # client gets a clear 503 now rather than a dropped connection.
+            logger.warning("Channel layer unavailable, answering 503 to %s: %r", self.client, exc)
+            self.respond_error(503, "Channel layer unavailable; try again later.", close=True)
             return
         logger.debug("Sent http.request %s %s on %s", self.method, info.path, self.reply_channel)
         self.timeout_call = context.response_deadlines.add(self._response_timed_out)
@@ -419,6 +425,9 @@ class AsgiHTTPChannel(http.HTTPChannel):
     #: The HTTP/2 connection that took over when ALPN chose h2 (shutdown asks it).
     switched_to: Any = None
 
+    #: Timer that closes the connection if a request head takes too long to arrive.
+    head_deadline: DelayedCall | None = None
+
     def connectionMade(self) -> None:
         """Track the connection so a shutdown can close it."""
         super().connectionMade()
@@ -426,8 +435,35 @@ class AsgiHTTPChannel(http.HTTPChannel):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Forget the connection."""
+        self._cancel_head_deadline()
         self.context.connections.discard(self)
         super().connectionLost(reason)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Start the request-head deadline with the first byte of a request."""
+        # The keep-alive timeout restarts on every byte, so a client trickling one
+        # byte a second would hold the socket forever; the head gets one deadline.
+        if self.head_deadline is None and not self.requests:
+            self.head_deadline = self.context.clock.callLater(
+                self.context.options.request_head_timeout, self._head_timed_out
+            )
+        super().dataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        """Stop the request-head deadline: the head is complete."""
+        self._cancel_head_deadline()
+        super().allHeadersReceived()
+
+    def _cancel_head_deadline(self) -> None:
+        if self.head_deadline is not None:
+            if self.head_deadline.active():
+                self.head_deadline.cancel()
+            self.head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self.head_deadline = None
+        logger.info("Request head from %s took too long; closing", self.transport)
+        self.loseConnection()
 
     def _send100Continue(self) -> None:
         # A request already refused (413) must not invite the client to upload.
@@ -450,6 +486,7 @@ class AsgiHTTPChannel(http.HTTPChannel):
     def upgrade_to(self, protocol: Any, request: AsgiRequest) -> bytes:
         """Hand the transport to ``protocol``; return bytes already read past the request."""
         self.setTimeout(None)
+        self._cancel_head_deadline()
         self.context.connections.discard(self)
         if request in self.requests:
             self.requests.remove(request)

@@ -54,6 +54,8 @@ class ServerOptions:
     http_idle_timeout: float | None = None
     #: Seconds an idle keep-alive HTTP connection stays open.
     keep_alive_timeout: float = 60.0
+    #: Seconds a client has to send a whole request line and headers (slowloris guard).
+    request_head_timeout: float = 30.0
     #: Largest accepted request body in bytes (413 above it).
     max_request_body_size: int = 100 * 1024 * 1024
     #: Body bytes carried in one layer message (the rest goes to http.request.body?).
@@ -94,6 +96,7 @@ class ServerOptions:
         for name in (
             "http_timeout",
             "keep_alive_timeout",
+            "request_head_timeout",
             "websocket_connect_timeout",
             "websocket_backpressure_timeout",
             "ping_interval",

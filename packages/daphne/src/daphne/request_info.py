@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
@@ -11,6 +12,11 @@ from twisted.internet.interfaces import IAddress
 from twisted.web.http_headers import Headers
 
 from daphne.options import ServerOptions
+
+# RFC 9112 3.2: a request-target has no spaces or controls; RFC 9110 5.5: a field value
+# may hold a horizontal tab but no other control character.
+_TARGET_FORBIDDEN = re.compile(rb"[\x00-\x20\x7f]")
+_VALUE_FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 __all__ = ["BadRequestError", "RequestInfo", "address_pair", "parse_request"]
 
@@ -51,6 +57,8 @@ def parse_request(
 
     Raise BadRequestError (answer 400) if the target or a Daphne header is malformed.
     """
+    if _TARGET_FORBIDDEN.search(uri):
+        raise BadRequestError(f"Request target {uri[:80]!r} contains a space or control character.")
     raw_path, _, query = uri.partition(b"?")
     if not raw_path.startswith(b"/") and raw_path != b"*":
         # absolute-form (proxies): http://host/path
@@ -70,6 +78,10 @@ def parse_request(
         if b"_" in lowered:
             continue
         for value in values:
+            if _VALUE_FORBIDDEN.search(value):
+                raise BadRequestError(
+                    f"Header {name[:40]!r} has a control character in its value {value[:40]!r}."
+                )
             headers.append([lowered, value])
     client = address_pair(peer)
     scheme = "https" if secure else "http"

@@ -123,7 +123,8 @@ class Server:
     """Serve HTTP and WebSocket clients on ``endpoints`` through ``channel_layer``.
 
     Extra keyword options (see ``ServerOptions``): ``http_idle_timeout``,
-    ``keep_alive_timeout``, ``max_request_body_size``, ``request_body_chunk_size``,
+    ``keep_alive_timeout``, ``request_head_timeout``, ``max_request_body_size``,
+    ``request_body_chunk_size``,
     ``max_headers``, ``max_header_size``, ``max_websocket_message_size``,
     ``websocket_backpressure_timeout``, ``ws_allowed_origins``, ``proxy_trusted``,
     ``shutdown_timeout``,

@@ -131,6 +131,10 @@ class WebSocketProtocol(WebSocketServerProtocol):
             logger.warning("websocket.connect is full; refusing %s with 503", info.path)
             context.forget(self.reply_channel)
             raise ConnectionDeny(503, "Server is busy") from exc
+        except Exception as exc:
+            logger.warning("Channel layer unavailable; refusing %s with 503: %r", info.path, exc)
+            context.forget(self.reply_channel)
+            raise ConnectionDeny(503, "Channel layer unavailable") from exc
         self.connect_sent = True
         self.offered_protocols = [str(p) for p in request.protocols or ()]
         context.log_action("websocket", "connecting", self._details())
@@ -296,6 +300,12 @@ class WebSocketProtocol(WebSocketServerProtocol):
                 )
                 self._close(1009)
                 return
+            except Exception as exc:
+                # An unreachable layer is treated like a full one: hold the frames,
+                # stop reading, retry with back-off, and close 1013 only if it lasts.
+                logger.warning("Channel layer unavailable for %s: %r", self.reply_channel, exc)
+                self._back_off()
+                return
             self.sent_order = self.outbox.pop(0)["order"]
         self.blocked_since = None
         self.retry_delay = _RETRY_FIRST
@@ -362,6 +372,8 @@ class WebSocketProtocol(WebSocketServerProtocol):
             )
         except self.context.channel_full:
             logger.debug("websocket.disconnect is full; not sending it")
+        except Exception as exc:
+            logger.warning("Channel layer unavailable; websocket.disconnect lost: %r", exc)
         self.context.forget(self.reply_channel)
         if was_open:
             self.context.log_action("websocket", "disconnected", self._details())
