@@ -28,7 +28,13 @@ UPSTREAM_HISTORICAL = {
     "compatibility.py",
     "current_thread_executor.py",
 }
-EXPECTED = {"base_layer.py", "inmemory.py", "layer_statistics.py", "conformance.py"}
+EXPECTED = {
+    "base_layer.py",
+    "inmemory.py",
+    "layer_statistics.py",
+    "conformance.py",
+    "split_layer.py",
+}
 
 
 @pytest.fixture(scope="module")
