@@ -135,5 +135,7 @@ def test_worker_keeps_working_across_a_redis_restart(
         finally:
             worker.termed = True
             runner.join(timeout=60)
+            # Close the sockets now: unclosed ones would warn inside a later test.
+            layer.channel_layer.close()
     assert not runner.is_alive()
     assert "failed to receive" in caplog.text
