@@ -25,13 +25,16 @@ OWN_PORTS = range(16400, 16500)
 
 
 def _require(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        client.ping()
     except redis.ConnectionError as exc:
         message = f"Redis at {url} is unreachable ({exc}); start it with scripts/services.sh start"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    finally:
+        client.close()
 
 
 @pytest.fixture

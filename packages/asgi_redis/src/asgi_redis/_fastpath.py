@@ -112,6 +112,12 @@ class _Connection:
             return redis.ConnectionError(text)
         return ResponseError(text)
 
+    def __del__(self) -> None:
+        # The thread that owned this connection ended without close(): release the socket
+        # now instead of leaving it to the garbage collector (a ResourceWarning).
+        if self._sock is not None:
+            self.disconnect()
+
     def disconnect(self) -> None:
         self._sock = None
         self._reader = None

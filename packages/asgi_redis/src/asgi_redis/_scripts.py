@@ -44,6 +44,7 @@ __all__ = [
     "GROUP_DISCARD",
     "GROUP_SEND",
     "RECEIVE",
+    "RECEIVE_MANY",
     "SEND",
     "STATS_CHANNEL",
     "STATS_GLOBAL",
@@ -486,5 +487,53 @@ for _, queue in ipairs(queues) do
   end
 end
 return {pending, oldest, counters(S .. 'all')}
+"""
+)
+
+#: ARGV 5-7: '1' if a wake-up token may have been taken for this call (blocking receive),
+#: the most entries to return, and one queue name. Pop up to that many live entries,
+#: oldest first, in one call; return them as a list (empty if none). Only for queues
+#: with a single reader (process-specific prefixes), which may keep the extra entries.
+RECEIVE_MANY = (
+    _HEAD
+    + _EVICT
+    + r"""
+local blocking = ARGV[5] == '1'
+local limit = tonumber(ARGV[6])
+local queue = ARGV[7]
+local qk = P .. 'q:' .. queue
+local found = {}
+local popped = 0
+while #found < limit do
+  local entries = redis.call('LPOP', qk, limit - #found)
+  if not entries then
+    break
+  end
+  for _, entry in ipairs(entries) do
+    popped = popped + 1
+    if tonumber(string.sub(entry, 1, 13)) > now then
+      found[#found + 1] = entry
+    else
+      evict(channel_of(entry))
+    end
+  end
+end
+if popped > 0 then
+  local wk = P .. 'w:' .. queue
+  local left = redis.call('LLEN', qk)
+  if left == 0 then
+    redis.call('ZREM', E, queue)
+    redis.call('DEL', wk)
+  elseif blocking then
+    -- Keep one token per queued message: drop the surplus.
+    local tokens = redis.call('LLEN', wk)
+    if tokens > left then
+      redis.call('LTRIM', wk, tokens - left, -1)
+    end
+  else
+    redis.call('LPOP', wk, popped)
+  end
+end
+return found
 """
 )

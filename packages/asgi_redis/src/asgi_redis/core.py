@@ -49,6 +49,7 @@ from ._codec import Codec, MessageDecodeError
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
 from ._errors import unavailable
 from ._fastpath import HAVE_HIREDIS, FastConnections
+from ._prefetch import PREFETCH, PrefetchBuffer, prefetchable
 from ._statistics import combine_statistics
 from ._waiting import Woken, async_wait, sync_wait, timeout_arg
 
@@ -138,6 +139,7 @@ class RedisChannelLayer(BaseChannelLayer):
             for name in (
                 "SEND",
                 "RECEIVE",
+                "RECEIVE_MANY",
                 "GROUP_ADD",
                 "GROUP_DISCARD",
                 "GROUP_CHANNELS",
@@ -147,6 +149,7 @@ class RedisChannelLayer(BaseChannelLayer):
             )
         }
         self._loop_clients = LoopClients(self._make_async_clients)
+        self._prefetched = PrefetchBuffer()
 
     # Configuration hooks (overridden by the Sentinel layer) --------------------
 
@@ -266,6 +269,10 @@ class RedisChannelLayer(BaseChannelLayer):
         names = self.require_receive_names(channels)
         if not names:
             return None, None
+        if self._prefetched:
+            buffered = self._prefetched.take(names, self._now_ms())
+            if buffered is not None:
+                return self._decode(buffered)
         plan = self._plan(names)
         if not block:
             return self._receive_once(plan, [])
@@ -324,11 +331,19 @@ class RedisChannelLayer(BaseChannelLayer):
     ) -> tuple[str, dict[str, Any]] | tuple[None, None]:
         """Await a message on any of ``channels`` for up to ``receive_timeout`` seconds.
 
-        Uses redis.asyncio with one connection pool per event loop.
+        Uses redis.asyncio with one connection pool per event loop. A receive on
+        exactly one process-specific prefix (``x!``) fetches up to
+        :data:`~asgi_redis._prefetch.PREFETCH` waiting messages in one round trip
+        and hands the rest out from a local buffer, in order (see
+        :mod:`asgi_redis._prefetch`).
         """
         names = self.require_receive_names(channels)
         if not names:
             return None, None
+        if self._prefetched:
+            buffered = self._prefetched.take(names, self._now_ms())
+            if buffered is not None:
+                return self._decode(buffered)
         clients = await self._loop_clients.get()
         plan = self._plan(names)
         loop = asyncio.get_running_loop()
@@ -336,17 +351,37 @@ class RedisChannelLayer(BaseChannelLayer):
         if len(plan) == 1:
             shard, queues = plan[0]
             wake_keys = self._wake_keys(queues)
+            many = prefetchable(names)
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None, None
                 pipe = clients[shard].pipeline(transaction=False)
                 pipe.execute_command("BLPOP", *wake_keys, timeout_arg(remaining))
-                pipe.execute_command(*self._script_args("RECEIVE", self._now_ms(), "1", *queues))
+                if many:
+                    pipe.execute_command(*self._receive_many_args(queues[0]))
+                else:
+                    pipe.execute_command(
+                        *self._script_args("RECEIVE", self._now_ms(), "1", *queues)
+                    )
                 try:
-                    token, entry = await pipe.execute(raise_on_error=False)
+                    if many:
+                        token, entry = await self._shielded(pipe, queues[0])
+                    else:
+                        token, entry = await pipe.execute(raise_on_error=False)
                 except (redis.ConnectionError, redis.TimeoutError) as exc:
                     raise unavailable(self._describe_shard(shard), exc) from exc
+                if many:
+                    if isinstance(entry, NoScriptError):
+                        entry = await self._receive_many_reload(clients[shard], shard, queues[0])
+                    if isinstance(entry, Exception):
+                        raise entry
+                    first = self._keep_prefetched(queues[0], entry)
+                    if first is not None:
+                        return self._decode(first)
+                    if not token:
+                        return None, None
+                    continue
                 if isinstance(entry, NoScriptError):
                     await clients[shard].script_load(_scripts.RECEIVE)
                     found = await self._receive_once_async(clients, plan, [(shard, queues[0])])
@@ -373,6 +408,46 @@ class RedisChannelLayer(BaseChannelLayer):
             if not woken:
                 break
         return found
+
+    async def _shielded(self, pipe: Any, queue: str) -> list[Any]:
+        """Run a prefetching pipeline so that cancelling the caller loses no message.
+
+        If the caller is cancelled (say by ``asyncio.wait_for``) while the round trip
+        is in flight, the pipeline still finishes and what it popped is buffered for
+        the next receive instead of being dropped.
+        """
+        task = asyncio.ensure_future(pipe.execute(raise_on_error=False))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._rescue(done, queue))
+            raise
+
+    def _rescue(self, task: asyncio.Future[list[Any]], queue: str) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        entries = task.result()[1]
+        if isinstance(entries, list) and entries:
+            self._prefetched.add(queue, entries)
+
+    def _receive_many_args(self, queue: str) -> tuple[Any, ...]:
+        return self._script_args("RECEIVE_MANY", self._now_ms(), "1", PREFETCH, queue)
+
+    async def _receive_many_reload(self, client: Any, shard: int, queue: str) -> Any:
+        """Load RECEIVE_MANY into a server that lacks it and pop with it."""
+        try:
+            await client.script_load(_scripts.RECEIVE_MANY)
+            return await client.execute_command(*self._receive_many_args(queue))
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise unavailable(self._describe_shard(shard), exc) from exc
+
+    def _keep_prefetched(self, queue: str, entries: list[bytes]) -> bytes | None:
+        """Return the first of ``entries`` and buffer the rest for later receives."""
+        if not entries:
+            return None
+        if len(entries) > 1:
+            self._prefetched.add(queue, entries[1:])
+        return entries[0]
 
     async def _receive_once_async(
         self, clients: list[Any], plan: list[tuple[int, list[str]]], woken: list[Woken]
@@ -491,6 +566,7 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def flush(self) -> None:
         """Delete every key of this layer's prefix (and its statistics) on every shard."""
+        self._prefetched.clear()
         for shard in range(self._shards):
             client = self._clients[shard]
             try:
