@@ -4,7 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 started=0
-if scripts/services.sh status 2>&1 | grep -q DOWN; then
+status_report=$(scripts/services.sh status 2>&1)
+if grep -q DOWN <<<"$status_report"; then
     started=1
     trap 'scripts/services.sh stop' EXIT
     scripts/services.sh start || exit 1

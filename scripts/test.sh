@@ -13,7 +13,8 @@ run() {  # run a step, remember failure, keep going so the report is complete
 }
 
 started=0
-if ! scripts/services.sh status 2>&1 | grep -q DOWN; then
+status_report=$(scripts/services.sh status 2>&1)
+if ! grep -q DOWN <<<"$status_report"; then
     echo "services already running; leaving them up afterwards"
 else
     started=1
