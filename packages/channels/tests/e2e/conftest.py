@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import re
 import secrets
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from watched_process import WatchedProcess
 
 REPO = Path(__file__).resolve().parents[4]
 CHAT_DIR = REPO / "examples" / "chat"
@@ -33,65 +29,11 @@ REDIS_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
 START_TIMEOUT = 90
 
 
-class Process:
-    """A child process whose merged output is collected line by line."""
+class Process(WatchedProcess):
+    """A process of the chat site, run from examples/chat."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.popen = subprocess.Popen(
-            args,
-            cwd=CHAT_DIR,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
-
-    def _pump(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
-        """Return the first output line matching ``pattern``."""
-        compiled = re.compile(pattern)
-        for line in self.lines:
-            if found := compiled.search(line):
-                return found
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.lines.append(line)
-            if found := compiled.search(line):
-                return found
-        raise AssertionError(
-            f"{self.name}: no output line matched {pattern!r}; output:\n" + "\n".join(self.lines)
-        )
-
-    def stop(self) -> int:
-        """Stop with SIGTERM (SIGKILL after 20 s) and return the exit code."""
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(20)
-        self._pump_thread.join(20)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
-        return self.popen.returncode
+        super().__init__(name, args, env, cwd=CHAT_DIR, start_timeout=START_TIMEOUT)
 
 
 @dataclass

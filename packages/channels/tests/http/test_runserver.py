@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
-import queue
-import re
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -21,6 +18,7 @@ import pytest
 import websockets
 from channels.log import format_action
 from django.core.management import get_commands, load_command_class
+from watched_process import WatchedProcess
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 # `python -m django runserver`: the test settings list staticfiles before channels, so
@@ -28,64 +26,13 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 RUNSERVER = ["-m", "django", "runserver"]
 
 
-class Process:
-    """A child process whose merged output is collected line by line."""
+class Process(WatchedProcess):
+    """A runserver process, stopped with Ctrl-C (SIGINT) as a developer would."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-            start_new_session=True,
+        super().__init__(
+            "runserver", args, env, stop_signal=signal.SIGINT, stop_wait=15, start_timeout=60
         )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
-
-    def _pump(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        """Return the first output line matching ``pattern`` (all lines are kept)."""
-        compiled = re.compile(pattern)
-        for line in self.lines:
-            found = compiled.search(line)
-            if found:
-                return found
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.lines.append(line)
-            found = compiled.search(line)
-            if found:
-                return found
-        raise AssertionError(
-            f"no output line matched {pattern!r}; output so far:\n" + "\n".join(self.lines)
-        )
-
-    def stop(self) -> int:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGINT)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(15)
-        self._pump_thread.join(15)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
-        return self.popen.returncode
 
 
 @pytest.fixture

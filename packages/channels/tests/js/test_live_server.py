@@ -14,14 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import secrets
-import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +25,7 @@ from typing import Any
 
 import pytest
 from bridge_harness import WAIT_MS, BridgePage
+from watched_process import WatchedProcess
 
 JS_DIR = Path(__file__).resolve().parent
 START_TIMEOUT = 90.0
@@ -42,66 +38,11 @@ RECONNECT_OPTIONS = {
 }
 
 
-class Process:
-    """A child process (own session) whose merged output is collected line by line."""
+class Process(WatchedProcess):
+    """A process of the live site, run from this folder."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.lines: list[str] = []
-        self.popen = subprocess.Popen(
-            args,
-            cwd=JS_DIR,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-            start_new_session=True,
-        )
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        stdout = self.popen.stdout
-        if stdout is None:
-            return
-        for line in stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
-        """Return the first output line matching ``pattern``; fail with the output otherwise."""
-        compiled = re.compile(pattern)
-        for line in self.lines:
-            if found := compiled.search(line):
-                return found
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is None:
-                break
-            self.lines.append(item)
-            if found := compiled.search(item):
-                return found
-        pytest.fail(
-            f"{self.name}: no output line matched {pattern!r}; output:\n" + "\n".join(self.lines)
-        )
-
-    def stop(self) -> None:
-        """Stop the process group with SIGTERM (SIGKILL after 20 s)."""
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(20)
-        self._thread.join(20)
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        super().__init__(name, args, env, cwd=JS_DIR, start_timeout=START_TIMEOUT)
 
 
 @dataclass
