@@ -133,6 +133,8 @@ class IPCChannelLayer(BaseChannelLayer):
         self._waiters = Waiters(self._store, prefix)
         self._rotation = 0
         self._executor: ThreadPoolExecutor | None = None
+        # Semaphores a pool thread is waiting on for an uncancelled receive_async.
+        self._pool_waits: set[posix_ipc.Semaphore] = set()
         if created:
             with self._lock:
                 self._mm[: len(layout.pack())] = layout.pack()
@@ -278,11 +280,14 @@ class IPCChannelLayer(BaseChannelLayer):
                     delay = min(delay * 2, _MAX_POLL)
                     continue
                 semaphore = self._waiters.semaphore(slot)
+                self._pool_waits.add(semaphore)
                 try:
                     await loop.run_in_executor(self._pool(), _wait, semaphore, remaining)
                 except asyncio.CancelledError:
                     semaphore.release()  # let the pool thread return now
                     raise
+                finally:
+                    self._pool_waits.discard(semaphore)
         finally:
             self._release_slot(slot)
 
@@ -391,7 +396,12 @@ class IPCChannelLayer(BaseChannelLayer):
     def close(self) -> None:
         """Release this instance's mapping, descriptor, semaphores and threads."""
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            # A pool thread still inside sem_timedwait would crash the process if its
+            # semaphore were closed under it: wake the waits still pending, then wait for
+            # every pool thread to return before closing the handles.
+            for semaphore in list(self._pool_waits):
+                semaphore.release()
+            self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self._waiters.close()
         self._lock.close()
