@@ -45,6 +45,7 @@ AREAS = (
     "async",
     "twisted",
     "concurrency",
+    "batch",
 )
 
 #: Modules holding the checks of each area, imported on first use.
@@ -60,6 +61,7 @@ _CHECK_MODULES = (
     "asgi_conformance.checks.asynchronous",
     "asgi_conformance.checks.twisted_checks",
     "asgi_conformance.checks.concurrency",
+    "asgi_conformance.checks.batch",
 )
 
 CheckFunction = Callable[["CheckContext"], None]

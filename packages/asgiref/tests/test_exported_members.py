@@ -16,6 +16,7 @@ def test_base_layer_exports() -> None:
         "ChannelStatistics",
         "compile_capacities",
         "copy_message",
+        "require_send_pairs",
         "validate_message",
     }
     for name in asgiref.base_layer.__all__:

@@ -153,6 +153,10 @@ class FastConnections:
                 self._all.add(connection)
         return connection
 
+    def exchange(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` to ``shard`` in one packet; return their replies, errors as values."""
+        return self._connection(shard).exchange(commands) if commands else []
+
     def call_pair(self, shard: int, first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
         """Send two commands to ``shard`` in one packet; return both replies."""
         return self._connection(shard).exchange([first, second])

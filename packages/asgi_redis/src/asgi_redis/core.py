@@ -36,7 +36,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio
@@ -45,6 +45,7 @@ from redis.exceptions import NoScriptError
 
 from . import _scripts
 from ._async import LoopClients
+from ._batch import send_many
 from ._codec import Codec, MessageDecodeError
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
 from ._errors import unavailable
@@ -53,13 +54,23 @@ from ._prefetch import PREFETCH, PrefetchBuffer, prefetchable
 from ._statistics import combine_statistics
 from ._waiting import Woken, async_wait, sync_wait, timeout_arg
 
-__all__ = ["RedisChannelLayer"]
+__all__ = ["PreparedSend", "RedisChannelLayer"]
 
 logger = logging.getLogger(__name__)
 
 #: How long per-channel and global counters survive without activity.
 STATS_TTL_SECONDS = 3600
 _KEY_TTL_SLACK_SECONDS = 300
+
+
+class PreparedSend(NamedTuple):
+    """One checked, encoded message and the ``(shard, capacity share)`` targets to try."""
+
+    channel: str
+    queue: str
+    entry: bytes
+    expires: int
+    targets: list[tuple[int, int]]
 
 
 class _Script:
@@ -201,33 +212,54 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def send(self, channel: str, message: dict[str, Any]) -> None:
         """Queue ``message`` on ``channel``; raise ChannelFull if it is at capacity."""
+        now = self._now_ms()
+        prepared = self._prepare_send(channel, message, now)
+        for attempt, (shard, _capacity) in enumerate(prepared.targets):
+            if self._call(shard, "SEND", now, *self._send_args(prepared, attempt)):
+                return
+        raise self._channel_full(channel)
+
+    def send_many(
+        self, messages: Iterable[tuple[str, dict[str, Any]]]
+    ) -> list[BaseException | None]:
+        """Send ``(channel, message)`` pairs in one round trip per shard.
+
+        Returns one entry per pair: ``None`` if queued, else the exception
+        ``send`` would have raised for it (see :mod:`asgi_redis._batch`).
+        """
+        return send_many(self, messages)
+
+    def _prepare_send(self, channel: str, message: dict[str, Any], now: int) -> PreparedSend:
+        """Check and encode one message for sending; raise what ``send`` would raise."""
         self.require_channel_name(channel)
         validate_message(message)
         payload, size = self._codec.packed_size(message)
         self.check_size(size)
         queue = self.non_local_name(channel)
-        now = self._now_ms()
         expires = now + self._expiry_ms
         entry = b"%013d%s\0%s" % (expires, channel.encode("ascii"), payload)
-        targets = self._send_targets(queue)
-        last = len(targets) - 1
-        for attempt, (shard, capacity) in enumerate(targets):
-            queued = self._call(
-                shard,
-                "SEND",
-                now,
-                queue,
-                entry,
-                expires,
-                capacity,
-                self._key_ttl_ms,
-                1 if attempt == last else 0,
-            )
-            if queued:
-                return
-        raise self.ChannelFull(
-            f"Channel {channel!r} holds {self.get_capacity(queue)} messages, its capacity; "
-            "wait for readers to catch up or raise the capacity."
+        return PreparedSend(channel, queue, entry, expires, self._send_targets(queue))
+
+    def _send_args(self, prepared: PreparedSend, attempt: int) -> tuple[Any, ...]:
+        """Return the SEND script's arguments for trying target number ``attempt``."""
+        last = 1 if attempt == len(prepared.targets) - 1 else 0
+        capacity = prepared.targets[attempt][1]
+        return (
+            prepared.queue,
+            prepared.entry,
+            prepared.expires,
+            capacity,
+            self._key_ttl_ms,
+            last,
+        )
+
+    def _send_command(self, prepared: PreparedSend, attempt: int, now: int) -> tuple[Any, ...]:
+        return self._script_args("SEND", now, *self._send_args(prepared, attempt))
+
+    def _channel_full(self, channel: str) -> BaseException:
+        return self.ChannelFull(
+            f"Channel {channel!r} holds {self.get_capacity(self.non_local_name(channel))} "
+            "messages, its capacity; wait for readers to catch up or raise the capacity."
         )
 
     def _send_targets(self, queue: str) -> list[tuple[int, int]]:
@@ -688,6 +720,15 @@ class RedisChannelLayer(BaseChannelLayer):
         pipe = self._clients[shard].pipeline(transaction=False)
         pipe.execute_command(*first)
         pipe.execute_command(*second)
+        return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+    def _execute_many(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` in one packet; return their replies (errors as values)."""
+        if self._fast is not None:
+            return self._fast.exchange(shard, commands)
+        pipe = self._clients[shard].pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
         return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
     def _execute(self, shard: int, command: Sequence[Any]) -> Any:

@@ -23,6 +23,9 @@ backends:
   keys. Its encoded size may not exceed ``message_size_limit`` (1 MiB by
   default, which fits any message of 1 MB of payload); larger raises
   :class:`MessageTooLarge`.
+* Batches. ``send_many`` sends ``(channel, message)`` pairs and reports each
+  one's outcome instead of raising; backends override it to use fewer round
+  trips.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "ChannelStatistics",
     "compile_capacities",
     "copy_message",
+    "require_send_pairs",
     "validate_message",
 ]
 
@@ -337,6 +341,30 @@ class BaseChannelLayer:
                 "raise message_size_limit."
             )
 
+    # Batches -----------------------------------------------------------------
+
+    def send_many(
+        self, messages: Iterable[tuple[str, dict[str, Any]]]
+    ) -> list[BaseException | None]:
+        """Send ``(channel, message)`` pairs in order; report each one's outcome.
+
+        Returns one entry per pair: ``None`` if the message was queued, otherwise
+        the exception a plain ``send`` would have raised for it (``ChannelFull``,
+        ``MessageTooLarge``, ``TypeError``, a connection error...), so one failed
+        message never hides the outcome of the others. Layers that can queue a
+        batch in fewer round trips (``asgi_redis``) override this; this version
+        simply calls ``send`` for each pair.
+        """
+        results: list[BaseException | None] = []
+        for channel, message in require_send_pairs(messages):
+            try:
+                self.send(channel, message)  # type: ignore[attr-defined]
+            except Exception as exc:  # reported to the caller, per message
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+
     # Deprecated API -----------------------------------------------------------
 
     def receive_many(
@@ -352,6 +380,18 @@ class BaseChannelLayer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__qualname__}>"
+
+
+def require_send_pairs(messages: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, Any]]:
+    """Return ``messages`` as a list of 2-tuples, or raise TypeError naming the bad item."""
+    pairs = list(messages)
+    for index, pair in enumerate(pairs):
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise TypeError(
+                f"send_many() item {index} is {pair!r:.80}; pass (channel, message) pairs, "
+                "e.g. [('http.request', {...})]."
+            )
+    return [(pair[0], pair[1]) for pair in pairs]
 
 
 @functools.lru_cache(maxsize=8192)

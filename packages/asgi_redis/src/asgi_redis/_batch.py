@@ -1,0 +1,105 @@
+"""``send_many`` for the Redis layer: a batch of sends in one round trip per shard.
+
+How this works
+--------------
+Every message is checked and encoded exactly as ``send`` does, and its SEND
+script call is built for the first shard ``send`` would try. The calls are
+grouped by shard and each shard's group goes out as one pipelined packet; Redis
+runs them in order, so messages to one channel keep their order. The replies
+are matched back to the pairs:
+
+* a queued message reports ``None``;
+* a message refused by its first shard (a normal channel's share is full on a
+  sharded layer) is retried on the other shards one call at a time, as
+  ``send`` does, once every shard's packet has gone out (so earlier messages of
+  the batch get the free space first), and reports ``ChannelFull`` only if
+  every shard refuses it;
+* a message that could not be checked or encoded, or whose shard is
+  unreachable, reports the exception ``send`` would have raised.
+
+If a server does not know the SEND script yet (first use, or it restarted), the
+script is loaded and the refused calls are sent again, still in one packet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import redis
+from asgiref.base_layer import require_send_pairs
+from redis.exceptions import NoScriptError
+
+from ._errors import unavailable
+
+if TYPE_CHECKING:
+    from .core import PreparedSend, RedisChannelLayer
+
+__all__ = ["send_many"]
+
+logger = logging.getLogger(__name__)
+
+
+def send_many(
+    layer: RedisChannelLayer, messages: Iterable[tuple[str, dict[str, Any]]]
+) -> list[BaseException | None]:
+    """Send ``(channel, message)`` pairs with one packet per shard; return each outcome."""
+    pairs = require_send_pairs(messages)
+    results: list[BaseException | None] = [None] * len(pairs)
+    now = layer._now_ms()
+    per_shard: dict[int, list[tuple[int, PreparedSend]]] = {}
+    for index, (channel, message) in enumerate(pairs):
+        try:
+            prepared = layer._prepare_send(channel, message, now)
+        except Exception as exc:  # reported per message, like a plain send would raise it
+            results[index] = exc
+            continue
+        per_shard.setdefault(prepared.targets[0][0], []).append((index, prepared))
+    refused: list[tuple[int, PreparedSend]] = []
+    for shard, items in per_shard.items():
+        commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+        try:
+            replies = _run_batch(layer, shard, commands)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            error = unavailable(layer._describe_shard(shard), exc)
+            for index, _prepared in items:
+                results[index] = error
+            continue
+        for (index, prepared), reply in zip(items, replies, strict=True):
+            if isinstance(reply, Exception):
+                results[index] = reply
+            elif not reply:
+                refused.append((index, prepared))
+    # Only after every shard's packet, so earlier messages get the free space first.
+    for index, prepared in sorted(refused, key=lambda item: item[0]):
+        results[index] = _send_elsewhere(layer, prepared, now)
+    return results
+
+
+def _run_batch(layer: RedisChannelLayer, shard: int, commands: list[Any]) -> list[Any]:
+    """Send ``commands`` to ``shard`` in one packet, loading the script if it is missing."""
+    replies = layer._execute_many(shard, commands)
+    missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        layer._execute(shard, ("SCRIPT", "LOAD", layer._scripts["SEND"].source))
+        again = layer._execute_many(shard, [commands[index] for index in missing])
+        for index, reply in zip(missing, again, strict=True):
+            replies[index] = reply
+    return replies
+
+
+def _send_elsewhere(
+    layer: RedisChannelLayer, prepared: PreparedSend, now: int
+) -> BaseException | None:
+    """Try the remaining shards of a normal channel; return ChannelFull if all are full."""
+    for attempt in range(1, len(prepared.targets)):
+        try:
+            queued = layer._call(
+                prepared.targets[attempt][0], "SEND", now, *layer._send_args(prepared, attempt)
+            )
+        except Exception as exc:  # reported per message
+            return exc
+        if queued:
+            return None
+    return layer._channel_full(prepared.channel)

@@ -1,0 +1,117 @@
+"""send_many: one packet per shard, per-message outcomes, script reload, shard failover."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from asgi_redis import RedisChannelLayer, RedisUnavailableError
+
+from .conftest import REDIS_URL, RedisProcess
+
+
+def _count_packets(layer: RedisChannelLayer) -> list[tuple[int, int]]:
+    """Record (shard, number of commands) for every packet the layer sends from now on."""
+    packets: list[tuple[int, int]] = []
+    original = layer._execute_many
+
+    def counting(shard: int, commands: Any) -> list[Any]:
+        packets.append((shard, len(commands)))
+        return original(shard, commands)
+
+    layer._execute_many = counting  # type: ignore[method-assign]
+    return packets
+
+
+def test_a_batch_for_one_shard_is_one_packet(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer()
+    packets = _count_packets(layer)
+    pairs = [(f"reply!{n % 3}", {"n": n}) for n in range(30)]
+    assert layer.send_many(pairs) == [None] * 30
+    assert packets == [(0, 30)]
+    got = [layer.receive(["reply!"]) for _ in range(30)]
+    assert [message["n"] for _channel, message in got] == list(range(30))
+    assert [channel for channel, _message in got] == [f"reply!{n % 3}" for n in range(30)]
+
+
+def test_a_sharded_batch_is_one_packet_per_shard(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(shards=2)
+    packets = _count_packets(layer)
+    pairs = [(f"p{n}!x", {"n": n}) for n in range(40)]
+    assert layer.send_many(pairs) == [None] * 40
+    assert sorted(shard for shard, _count in packets) == [0, 1]
+    assert sum(count for _shard, count in packets) == 40
+    for n in range(40):
+        assert layer.receive([f"p{n}!"]) == (f"p{n}!x", {"n": n})
+
+
+def test_a_full_share_moves_to_the_other_shard_and_full_channels_report_channel_full(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(shards=2, capacity=4)
+    results = layer.send_many([("work", {"n": n}) for n in range(6)])
+    assert results[:4] == [None] * 4
+    assert all(isinstance(result, layer.ChannelFull) for result in results[4:])
+    assert "'work'" in str(results[4])
+    got = sorted(layer.receive(["work"])[1]["n"] for _ in range(4))
+    assert got == [0, 1, 2, 3]
+    assert layer.receive(["work"]) == (None, None)
+
+
+def test_bad_pairs_fail_alone(make_layer: Callable[..., RedisChannelLayer]) -> None:
+    layer = make_layer(message_size_limit=2048)
+    results = layer.send_many(
+        [
+            ("ok", {"n": 1}),
+            ("ok", {"big": "x" * 4096}),
+            ("ok", {"bad": object()}),
+            ("no spaces allowed", {"n": 2}),
+            ("ok", {"n": 3}),
+        ]
+    )
+    assert results[0] is None and results[4] is None
+    assert isinstance(results[1], layer.MessageTooLarge)
+    assert isinstance(results[2], TypeError)
+    assert isinstance(results[3], TypeError) and "no spaces allowed" in str(results[3])
+    assert [layer.receive(["ok"])[1] for _ in range(2)] == [{"n": 1}, {"n": 3}]
+
+
+def test_malformed_batches_raise_type_error(make_layer: Callable[..., RedisChannelLayer]) -> None:
+    layer = make_layer()
+    with pytest.raises(TypeError, match="item 1"):
+        layer.send_many([("ok", {}), "not a pair"])  # type: ignore[list-item]
+
+
+def test_scripts_missing_on_the_server_are_loaded_and_the_batch_resent(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer()
+    layer.send("warm", {"n": 0})
+    redis.Redis.from_url(REDIS_URL).script_flush()
+    assert layer.send_many([("c!a", {"n": 1}), ("c!b", {"n": 2})]) == [None, None]
+    assert layer.receive(["c!"]) == ("c!a", {"n": 1})
+    assert layer.receive(["c!"]) == ("c!b", {"n": 2})
+
+
+def test_an_unreachable_shard_is_reported_per_message_and_the_layer_recovers(
+    own_redis: RedisProcess, prefix: str
+) -> None:
+    layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=2)
+    assert layer.send_many([("c", {"n": 0})]) == [None]
+    own_redis.stop()
+    results = layer.send_many([("c", {"n": 1}), ("d", {"n": 2})])
+    assert all(isinstance(result, RedisUnavailableError) for result in results)
+    assert own_redis.url.split("/0")[0] in str(results[0])
+    own_redis.start()
+    results = layer.send_many([("c", {"n": 3})])
+    if results != [None]:  # the first call after a restart may still see the old socket
+        assert isinstance(results[0], RedisUnavailableError)
+        assert layer.send_many([("c", {"n": 3})]) == [None]
+    assert layer.receive(["c"], block=True) == ("c", {"n": 3})
+    layer.close()
