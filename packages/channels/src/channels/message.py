@@ -10,10 +10,12 @@ it does even when the consumer raised. So a consumer's sends happen together,
 after its database work, never half-way through it. Outside a consumer (a
 view, a shell) there is no open buffer and sends go straight to the layer.
 
-Flushing sends in order. A ``ChannelFull`` is retried with exponential back-off
-(``retry_delays``); when the channel stays full the message is dropped with an
-error in the log and the rest of the buffer still goes out: a slow client never
-kills the worker.
+Flushing sends in order. Consecutive channel sends go out as one
+``send_many`` call when the layer offers it (one round trip on Redis). A
+``ChannelFull`` is retried with exponential back-off (``retry_delays``), after
+the rest of its batch; when the channel stays full the message is dropped with
+an error in the log and the rest of the buffer still goes out: a slow client
+never kills the worker.
 """
 
 from __future__ import annotations
@@ -137,8 +139,34 @@ class PendingMessageStore:
         self._local.messages = None
         if not messages:
             return
-        for sender, message in messages:
-            self._send_with_backoff(sender, message)
+        for run in _batches(messages):
+            if len(run) == 1:
+                self._send_with_backoff(*run[0])
+            else:
+                self._send_batch(run)
+
+    def _send_batch(self, run: list[tuple[Channel | Group, dict[str, Any]]]) -> None:
+        # One layer call for consecutive channel sends; full ones are retried one by one.
+        layer = run[0][0].channel_layer
+        full = getattr(layer, "ChannelFull", None)
+        try:
+            results = layer.send_many([(sender.name, message) for sender, message in run])
+        except Exception:
+            logger.exception(
+                "send_many failed for %d buffered messages; sending them one by one", len(run)
+            )
+            results = [_UNSENT] * len(run)
+        for (sender, message), result in zip(run, results, strict=True):
+            if result is None:
+                continue
+            if result is _UNSENT or (full is not None and isinstance(result, full)):
+                self._send_with_backoff(sender, message)
+            else:
+                logger.error(
+                    "Could not send a buffered message to %r; dropping it",
+                    sender,
+                    exc_info=result,
+                )
 
     def _send_with_backoff(self, sender: Channel | Group, message: dict[str, Any]) -> None:
         layer = sender.channel_layer
@@ -162,6 +190,35 @@ class PendingMessageStore:
             sender,
             sum(self.retry_delays),
         )
+
+
+_UNSENT = object()
+
+
+def _batches(
+    messages: list[tuple[Channel | Group, dict[str, Any]]],
+) -> Iterator[list[tuple[Channel | Group, dict[str, Any]]]]:
+    """Split buffered sends into runs that can go out as one ``send_many`` call.
+
+    A run is consecutive channel sends on one layer that offers ``send_many``;
+    every group send, and every send on a layer without it, is a run of its own.
+    """
+    from channels.channel import Channel
+
+    run: list[tuple[Channel | Group, dict[str, Any]]] = []
+    for sender, message in messages:
+        batchable = isinstance(sender, Channel) and callable(
+            getattr(sender.channel_layer, "send_many", None)
+        )
+        if run and not (batchable and sender.channel_layer is run[0][0].channel_layer):
+            yield run
+            run = []
+        run.append((sender, message))
+        if not batchable:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 pending_message_store = PendingMessageStore()

@@ -147,3 +147,71 @@ def test_a_bad_name_fails_where_the_buffered_send_is_made(make_layer: MakeLayer)
             Group("bad group?").send({"n": 1})
     finally:
         consumer_finished.send(sender=None)
+
+
+def test_flush_sends_consecutive_channel_sends_in_one_send_many_call(
+    make_layer: MakeLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layer = make_layer()
+    Group("g").add("member.y")
+    calls: list[list[str]] = []
+    original = layer.send_many
+
+    def spy(pairs: Any) -> Any:
+        calls.append([channel for channel, _message in pairs])
+        return original(pairs)
+
+    monkeypatch.setattr(layer, "send_many", spy, raising=False)
+    store = PendingMessageStore()
+    store.prepare()
+    store.append(Channel("a"), {"n": 1})
+    store.append(Channel("b"), {"n": 2})
+    store.append(Group("g"), {"n": 3})
+    store.append(Channel("a"), {"n": 4})
+    store.append(Channel("c"), {"n": 5})
+    store.send_and_flush()
+    assert calls == [["a", "b"], ["a", "c"]]
+    assert drain(layer, "a") == [{"n": 1}, {"n": 4}]
+    assert drain(layer, "b") == [{"n": 2}]
+    assert drain(layer, "member.y") == [{"n": 3}]
+    assert drain(layer, "c") == [{"n": 5}]
+
+
+def test_a_full_channel_in_a_batch_is_retried_alone_and_the_rest_goes_out(
+    make_layer: MakeLayer, caplog: pytest.LogCaptureFixture
+) -> None:
+    layer = make_layer(capacity=1)
+    layer.send("slow", {"n": 0})
+
+    def reader_catches_up(delay: float) -> None:
+        layer.receive(["slow"])
+
+    store = PendingMessageStore(retry_delays=(0.1,), sleep_fn=reader_catches_up)
+    store.prepare()
+    store.append(Channel("fast"), {"n": 1})
+    store.append(Channel("slow"), {"n": 2})
+    store.append(Channel("bad channel name"), {"n": 3})
+    store.append(Channel("other"), {"n": 4})
+    with caplog.at_level(logging.ERROR, logger="channels.message"):
+        store.send_and_flush()
+    assert drain(layer, "fast") == [{"n": 1}]
+    assert drain(layer, "slow") == [{"n": 2}]
+    assert drain(layer, "other") == [{"n": 4}]
+    assert "Could not send a buffered message to <Channel 'bad channel name'>" in caplog.text
+
+
+def test_flush_works_on_layers_without_send_many(make_layer: MakeLayer) -> None:
+    class PlainLayer:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, dict[str, Any]]] = []
+
+        def send(self, channel: str, message: dict[str, Any]) -> None:
+            self.sent.append((channel, message))
+
+    plain = PlainLayer()
+    store = PendingMessageStore()
+    store.prepare()
+    store.append(Channel("a", channel_layer=plain), {"n": 1})
+    store.append(Channel("b", channel_layer=plain), {"n": 2})
+    store.send_and_flush()
+    assert plain.sent == [("a", {"n": 1}), ("b", {"n": 2})]
