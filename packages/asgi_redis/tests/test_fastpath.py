@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable
 
@@ -57,3 +59,62 @@ def test_a_finished_thread_leaves_no_socket_open(make_layer: MakeLayer) -> None:
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert layer.receive(["thread.test"]) == ("thread.test", {"n": 1})
+
+
+class _SilentServer:
+    """Fault injection: answers redis-py's connection handshake, then never replies again."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            self.clients.append(client)
+            threading.Thread(target=self._answer, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _answer(client: socket.socket) -> None:
+        while True:
+            try:
+                data = client.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if b"EVALSHA" in data or b"SCRIPT" in data:
+                continue  # the layer's calls: say nothing
+            if b"HELLO" in data:
+                client.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
+            else:
+                client.sendall(b"+OK\r\n" * data.count(b"*"))
+
+    def close(self) -> None:
+        self.listener.close()
+        for client in self.clients:
+            client.close()
+
+
+def test_a_server_that_stops_answering_times_out_instead_of_hanging() -> None:
+    server = _SilentServer()
+    layer = RedisChannelLayer(
+        hosts=[f"redis://127.0.0.1:{server.port}/0"],
+        receive_timeout=0.2,
+        connection_kwargs={"socket_timeout": 0.5},
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match=str(server.port)):
+            layer.send("silent", {"n": 1})
+        assert time.monotonic() - started < 5
+        sock = layer._fast._connection(0)._connection._sock if layer._fast else None
+        assert sock is None  # the broken connection was dropped, the next call reconnects
+    finally:
+        layer.close()
+        server.close()

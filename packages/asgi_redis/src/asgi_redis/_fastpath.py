@@ -13,7 +13,15 @@ Connecting is still redis-py's job (``pool.make_connection().connect()``), so
 URLs, passwords, database selection, TLS, unix sockets and Sentinel master
 discovery behave exactly as configured. Any socket error closes the
 connection and raises redis-py's ``ConnectionError``/``TimeoutError``; the next
-call reconnects. A forked child never reuses its parent's sockets.
+call reconnects. A forked child never reuses its parent's sockets (an
+``os.register_at_fork`` hook bumps a generation number, so the per-call check
+costs no ``getpid`` system call).
+
+Syscalls are the price of a call on a busy machine, so a plain TCP or unix
+socket is switched to blocking mode with the socket timeout set in the kernel
+(``SO_RCVTIMEO``/``SO_SNDTIMEO``): Python then calls ``send``/``recv`` directly
+instead of ``poll`` before each, and a silent server still times out. TLS
+sockets keep Python's timeout handling.
 Without hiredis, calls go through redis-py's normal client.
 """
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 import threading
 import weakref
 from collections.abc import Sequence
@@ -42,6 +51,30 @@ logger = logging.getLogger(__name__)
 
 HAVE_HIREDIS = hiredis is not None
 _BUFFER_SIZE = 65536
+
+
+class _ForkGeneration:
+    """Counts forks in this process's history, so children drop inherited sockets."""
+
+    value = 0
+
+    @classmethod
+    def bump(cls) -> None:
+        cls.value += 1
+
+
+os.register_at_fork(after_in_child=_ForkGeneration.bump)
+
+
+def _kernel_timeouts(sock: socket.socket, timeout: float | None) -> None:
+    """Make ``sock`` blocking with ``timeout`` enforced by the kernel, if it is a plain socket."""
+    if type(sock) is not socket.socket or not timeout:
+        return  # TLS sockets (and no timeout at all) keep Python's own handling
+    seconds = int(timeout)
+    value = struct.pack("ll", seconds, int((timeout - seconds) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    sock.settimeout(None)
 
 
 class _Connection:
@@ -79,9 +112,10 @@ class _Connection:
                     reader.feed(self._buffer, 0, count)
                     reply = reader.gets()
                 replies.append(reply)
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError) as exc:
+            # BlockingIOError: the kernel's SO_RCVTIMEO/SO_SNDTIMEO ran out.
             self.disconnect()
-            raise redis.TimeoutError(f"Timeout reading from Redis: {exc}") from exc
+            raise redis.TimeoutError(f"Timeout talking to Redis: {exc}") from exc
         except OSError as exc:
             self.disconnect()
             raise redis.ConnectionError(f"Error talking to Redis: {exc}") from exc
@@ -98,6 +132,7 @@ class _Connection:
         sock = self._connection._sock
         if sock is None:  # pragma: no cover - connect() raises instead
             raise redis.ConnectionError("Could not connect to Redis.")
+        _kernel_timeouts(sock, getattr(self._connection, "socket_timeout", None))
         self._sock = sock
         self._reader = hiredis.Reader()
         return sock  # type: ignore[no-any-return]
@@ -143,9 +178,9 @@ class FastConnections:
     def _connection(self, shard: int) -> _Connection:
         local = self._local
         connections: list[_Connection | None] | None = getattr(local, "connections", None)
-        if connections is None or local.pid != os.getpid():
+        if connections is None or local.generation != _ForkGeneration.value:
             connections = local.connections = [None] * len(self._pools)
-            local.pid = os.getpid()
+            local.generation = _ForkGeneration.value
         connection = connections[shard]
         if connection is None:
             connection = connections[shard] = _Connection(self._pools[shard])
