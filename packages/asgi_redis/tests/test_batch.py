@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -115,3 +116,74 @@ def test_an_unreachable_shard_is_reported_per_message_and_the_layer_recovers(
         assert layer.send_many([("c", {"n": 3})]) == [None]
     assert layer.receive(["c"], block=True) == ("c", {"n": 3})
     layer.close()
+
+
+def test_send_many_and_receive_is_one_packet_on_one_shard(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer()
+    layer.send("http.request", {"path": "/next"})
+    packets = _count_packets(layer)
+    results, received = layer.send_many_and_receive(
+        [("daphne.response.ab!c", {"n": 1}), ("daphne.response.ab!d", {"n": 2})],
+        ["http.request", "websocket.receive"],
+        block=True,
+    )
+    assert results == [None, None]
+    assert received == ("http.request", {"path": "/next"})
+    assert packets == [(0, 4)]  # two SENDs, the BLPOP and the RECEIVE
+    assert layer.receive(["daphne.response.ab!"]) == ("daphne.response.ab!c", {"n": 1})
+    assert layer.receive(["daphne.response.ab!"]) == ("daphne.response.ab!d", {"n": 2})
+
+
+def test_send_many_and_receive_waits_for_a_message_sent_later(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(receive_timeout=5)
+    other = make_layer()
+    timer = threading.Timer(0.3, other.send, ("work", {"late": True}))
+    timer.start()
+    try:
+        results, received = layer.send_many_and_receive([("out", {"n": 1})], ["work"], True)
+    finally:
+        timer.cancel()
+    assert results == [None]
+    assert received == ("work", {"late": True})
+    assert layer.receive(["out"]) == ("out", {"n": 1})
+
+
+def test_send_many_and_receive_times_out_with_nothing(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(receive_timeout=0.3, capacity=1)
+    layer.send("full", {"n": 0})
+    results, received = layer.send_many_and_receive(
+        [("full", {"n": 1}), ("fine", {"n": 2})], ["idle"], True
+    )
+    assert isinstance(results[0], layer.ChannelFull) and results[1] is None
+    assert received == (None, None)
+
+
+def test_send_many_and_receive_reloads_missing_scripts(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer()
+    layer.send("work", {"n": 0})
+    redis.Redis.from_url(REDIS_URL).script_flush()
+    results, received = layer.send_many_and_receive([("out", {"n": 1})], ["work"], True)
+    assert results == [None]
+    assert received == ("work", {"n": 0})
+    assert layer.receive(["out"]) == ("out", {"n": 1})
+
+
+def test_send_many_and_receive_across_shards_falls_back_and_loses_nothing(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(shards=2)
+    pairs = [(f"reply{n}!x", {"n": n}) for n in range(20)]
+    layer.send("work", {"job": 1})
+    results, received = layer.send_many_and_receive(pairs, ["work"], True)
+    assert results == [None] * 20
+    assert received == ("work", {"job": 1})
+    for n in range(20):
+        assert layer.receive([f"reply{n}!"]) == (f"reply{n}!x", {"n": n})

@@ -85,3 +85,20 @@ def send_many_failures(ctx: CheckContext) -> None:
     ctx.expect_equal(got, [0, 1], "messages queued around the failures")
     drained = [message["n"] for _channel, message in ctx.drain([full])]
     ctx.expect(-1 not in drained, "the message refused with ChannelFull was delivered anyway")
+
+
+@check("batch.send_many_and_receive")
+def send_many_and_receive(ctx: CheckContext) -> None:
+    """send_many_and_receive sends first, then receives: it can return what it just sent."""
+    call = getattr(ctx.layer, "send_many_and_receive", None)
+    if not callable(call):
+        ctx.skip("layer has no send_many_and_receive")
+    inbox, other = ctx.name("inbox"), ctx.name()
+    results, received = call([(other, {"n": 1}), (inbox, {"n": 2})], [inbox], False)
+    ctx.expect_equal(list(results), [None, None], "send results")
+    ctx.expect_equal(tuple(received), (inbox, {"n": 2}), "message received in the same call")
+    results, received = call([], [inbox], False)
+    ctx.expect_equal((list(results), tuple(received)), ([], (None, None)), "empty call")
+    results, received = call([(inbox, {"n": 3})], [inbox], True)
+    ctx.expect_equal(tuple(received), (inbox, {"n": 3}), "blocking receive after sends")
+    ctx.expect_equal(ctx.drain([other]), [(other, {"n": 1})], "the other message")

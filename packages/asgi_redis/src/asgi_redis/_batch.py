@@ -19,11 +19,20 @@ are matched back to the pairs:
 
 If a server does not know the SEND script yet (first use, or it restarted), the
 script is loaded and the refused calls are sent again, still in one packet.
+
+``send_many_and_receive`` is how a worker hands over a consumer's replies and
+asks for its next message at once. When every send and every requested channel
+live on one shard, the SEND calls, the BLPOP on the channels' wake-up tokens
+and the RECEIVE script go out as one packet: Redis queues the replies before it
+starts waiting, so they reach their readers at once, and the worker pays one
+round trip per message instead of two. Anything else falls back to
+``send_many`` followed by ``receive``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +41,14 @@ from asgiref.base_layer import require_send_pairs
 from redis.exceptions import NoScriptError
 
 from ._errors import unavailable
+from ._waiting import timeout_arg
 
 if TYPE_CHECKING:
     from .core import PreparedSend, RedisChannelLayer
 
-__all__ = ["send_many"]
+__all__ = ["send_many", "send_many_and_receive"]
+
+Received = tuple[str, dict[str, Any]] | tuple[None, None]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +87,83 @@ def send_many(
     for index, prepared in sorted(refused, key=lambda item: item[0]):
         results[index] = _send_elsewhere(layer, prepared, now)
     return results
+
+
+def send_many_and_receive(
+    layer: RedisChannelLayer,
+    messages: Iterable[tuple[str, dict[str, Any]]],
+    channels: Iterable[str],
+    block: bool,
+) -> tuple[list[BaseException | None], Received]:
+    """Send the pairs, then receive, in one round trip when one shard holds everything."""
+    pairs = require_send_pairs(messages)
+    names = layer.require_receive_names(channels)
+    if not pairs or not names or layer._prefetched:
+        return layer.send_many(pairs), layer.receive(names, block)
+    plan = layer._plan(names)
+    now = layer._now_ms()
+    results: list[BaseException | None] = [None] * len(pairs)
+    items: list[tuple[int, PreparedSend]] = []
+    for index, (channel, message) in enumerate(pairs):
+        try:
+            items.append((index, layer._prepare_send(channel, message, now)))
+        except Exception as exc:  # reported per message, like a plain send would raise it
+            results[index] = exc
+    if len(plan) != 1 or any(prepared.targets[0][0] != plan[0][0] for _i, prepared in items):
+        valid = [pairs[index] for index, _prepared in items]
+        for (index, _prepared), result in zip(items, layer.send_many(valid), strict=True):
+            results[index] = result
+        return results, layer.receive(names, block)
+    shard, queues = plan[0]
+    deadline = time.monotonic() + layer.receive_timeout
+    commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+    if block:
+        commands.append(("BLPOP", *layer._wake_keys(queues), timeout_arg(layer.receive_timeout)))
+    commands.append(layer._script_args("RECEIVE", now, "1" if block else "0", *queues))
+    try:
+        replies = layer._execute_many(shard, commands)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise unavailable(layer._describe_shard(shard), exc) from exc
+    send_replies = replies[: len(items)]
+    missing = [n for n, reply in enumerate(send_replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        layer._execute(shard, ("SCRIPT", "LOAD", layer._scripts["SEND"].source))
+        again = layer._execute_many(shard, [commands[n] for n in missing])
+        for n, reply in zip(missing, again, strict=True):
+            send_replies[n] = reply
+    refused: list[tuple[int, PreparedSend]] = []
+    for (index, prepared), reply in zip(items, send_replies, strict=True):
+        if isinstance(reply, Exception):
+            results[index] = reply
+        elif not reply:
+            refused.append((index, prepared))
+    for index, prepared in refused:
+        results[index] = _send_elsewhere(layer, prepared, now)
+    return results, _finish_receive(layer, plan[0], replies[len(items) :], block, deadline)
+
+
+def _finish_receive(
+    layer: RedisChannelLayer,
+    plan: tuple[int, list[str]],
+    replies: list[Any],
+    block: bool,
+    deadline: float,
+) -> Received:
+    """Turn the receive part of a combined packet into ``receive``'s result."""
+    shard, queues = plan
+    entry = replies[-1]
+    if isinstance(entry, NoScriptError):
+        # The BLPOP may have taken a wake-up token already: pop with the flag it implies.
+        flag = "1" if block and replies[0] else "0"
+        entry = layer._call(shard, "RECEIVE", layer._now_ms(), flag, *queues)
+    if isinstance(entry, Exception):
+        raise entry
+    if entry:
+        return layer._decode(entry)
+    if block and replies[0]:
+        # Woken, but another reader was faster: keep waiting for the rest of the time.
+        return layer._receive_blocking_one(plan, deadline)
+    return None, None
 
 
 def _run_batch(layer: RedisChannelLayer, shard: int, commands: list[Any]) -> list[Any]:

@@ -45,7 +45,7 @@ from redis.exceptions import NoScriptError
 
 from . import _scripts
 from ._async import LoopClients
-from ._batch import send_many
+from ._batch import send_many, send_many_and_receive
 from ._codec import Codec, MessageDecodeError
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
 from ._errors import unavailable
@@ -228,6 +228,18 @@ class RedisChannelLayer(BaseChannelLayer):
         ``send`` would have raised for it (see :mod:`asgi_redis._batch`).
         """
         return send_many(self, messages)
+
+    def send_many_and_receive(
+        self,
+        messages: Iterable[tuple[str, dict[str, Any]]],
+        channels: Iterable[str],
+        block: bool = False,
+    ) -> tuple[list[BaseException | None], tuple[str, dict[str, Any]] | tuple[None, None]]:
+        """``send_many(messages)`` then ``receive(channels, block)``, in one round trip if possible.
+
+        If it raises (Redis unreachable), the sends may or may not have been queued.
+        """
+        return send_many_and_receive(self, messages, channels, block)
 
     def _prepare_send(self, channel: str, message: dict[str, Any], now: int) -> PreparedSend:
         """Check and encode one message for sending; raise what ``send`` would raise."""

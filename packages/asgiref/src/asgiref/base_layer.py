@@ -24,8 +24,8 @@ backends:
   default, which fits any message of 1 MB of payload); larger raises
   :class:`MessageTooLarge`.
 * Batches. ``send_many`` sends ``(channel, message)`` pairs and reports each
-  one's outcome instead of raising; backends override it to use fewer round
-  trips.
+  one's outcome instead of raising; ``send_many_and_receive`` adds a receive
+  to the same call. Backends override them to use fewer round trips.
 """
 
 from __future__ import annotations
@@ -364,6 +364,22 @@ class BaseChannelLayer:
             else:
                 results.append(None)
         return results
+
+    def send_many_and_receive(
+        self,
+        messages: Iterable[tuple[str, dict[str, Any]]],
+        channels: Iterable[str],
+        block: bool = False,
+    ) -> tuple[list[BaseException | None], tuple[str, dict[str, Any]] | tuple[None, None]]:
+        """Return ``(send_many(messages), receive(channels, block))``.
+
+        A worker hands over its replies and asks for its next message in one
+        call, so a layer that can do both in one round trip (``asgi_redis``)
+        overrides this. The sends happen first: a message sent to one of
+        ``channels`` can be the one received.
+        """
+        results = self.send_many(messages)
+        return results, self.receive(channels, block)  # type: ignore[attr-defined]
 
     # Deprecated API -----------------------------------------------------------
 

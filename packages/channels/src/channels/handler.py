@@ -46,6 +46,7 @@ from django.urls import set_script_prefix
 
 from channels._request import AsgiRequest, RequestMessageError, raw_layer, script_name_for
 from channels.exceptions import RequestAborted, RequestTimeout, ResponseLater
+from channels.message import pending_message_store
 
 if TYPE_CHECKING:
     from channels.message import Message
@@ -275,8 +276,10 @@ def send_reply(
 class ViewConsumer:
     """Consume ``http.request`` messages with Django's views (the default route).
 
-    Each response message goes out as soon as it is produced. The handler is
-    built on first use and rebuilt when ``settings.MIDDLEWARE`` changes.
+    Each response message goes out as soon as it is produced, except the last
+    one inside a worker loop, which the worker sends together with its next
+    receive (one round trip for both on Redis). The handler is built on first
+    use and rebuilt when ``settings.MIDDLEWARE`` changes.
     """
 
     handler_class: type[AsgiHandler] = AsgiHandler
@@ -315,6 +318,11 @@ class ViewConsumer:
         sent = 0
         try:
             for reply in iterator:
+                if not reply.get("more_content", False) and pending_message_store.deferring():
+                    # The last message: the worker sends it with its next receive.
+                    reply_channel.send(reply)
+                    sent += 1
+                    continue
                 if not send_reply(reply_channel, reply, timeout=self.reply_timeout):
                     break
                 sent += 1

@@ -11,7 +11,12 @@ after its database work, never half-way through it. Outside a consumer (a
 view, a shell) there is no open buffer and sends go straight to the layer.
 
 Flushing sends in order. Consecutive channel sends go out as one
-``send_many`` call when the layer offers it (one round trip on Redis). A
+``send_many`` call when the layer offers it (one round trip on Redis). Inside
+the worker loop the flush may wait a moment longer: when every buffered send is
+a channel send on the worker's own layer and the layer has
+``send_many_and_receive``, the buffer is kept and the worker's next receive
+sends it in the same round trip (Redis queues the sends before it starts
+waiting, so their readers get them at once). A
 ``ChannelFull`` is retried with exponential back-off (``retry_delays``), after
 the rest of its batch; when the channel stays full the message is dropped with
 an error in the log and the rest of the buffer still goes out: a slow client
@@ -134,11 +139,67 @@ class PendingMessageStore:
         self._local.messages = None
 
     def send_and_flush(self, **kwargs: Any) -> None:
-        """Send everything buffered, then close the buffer (a consumer_finished receiver)."""
+        """Send everything buffered, then close the buffer (a consumer_finished receiver).
+
+        In a worker loop that asked for it (:meth:`set_deferring`), channel sends
+        on a layer with ``send_many_and_receive`` are kept for the worker's next
+        receive instead, which sends them in the same round trip.
+        """
         messages = getattr(self._local, "messages", None)
         self._local.messages = None
         if not messages:
             return
+        self.flush_deferred()
+        if self.deferring() and _deferrable(messages):
+            self._local.deferred = messages
+            return
+        self.send_now(messages)
+
+    def set_deferring(self, deferring: bool) -> None:
+        """Let (or stop letting) this thread's flushes wait for the worker's next receive."""
+        self._local.deferring = deferring
+        if not deferring:
+            self.flush_deferred()
+
+    def deferring(self) -> bool:
+        """Return True if this thread's flushes may be deferred to the next receive."""
+        return bool(getattr(self._local, "deferring", False))
+
+    def take_deferred(self) -> list[tuple[Channel, dict[str, Any]]]:
+        """Return (and forget) the channel sends kept for the next receive."""
+        deferred: list[tuple[Channel, dict[str, Any]]] = (
+            getattr(self._local, "deferred", None) or []
+        )
+        self._local.deferred = None
+        return deferred
+
+    def flush_deferred(self) -> None:
+        """Send the kept channel sends now (the worker is stopping, or cannot combine them)."""
+        deferred = self.take_deferred()
+        if deferred:
+            self.send_now(list(deferred))
+
+    def report(
+        self,
+        sent: Sequence[tuple[Channel, dict[str, Any]]],
+        results: Sequence[BaseException | None],
+    ) -> None:
+        """Act on the outcomes of sends made in one batch: retry full channels, log the rest."""
+        for (sender, message), result in zip(sent, results, strict=True):
+            if result is None:
+                continue
+            full = getattr(sender.channel_layer, "ChannelFull", None)
+            if full is not None and isinstance(result, full):
+                self._send_with_backoff(sender, message)
+            else:
+                logger.error(
+                    "Could not send a buffered message to %r; dropping it",
+                    sender,
+                    exc_info=result,
+                )
+
+    def send_now(self, messages: list[tuple[Channel | Group, dict[str, Any]]]) -> None:
+        """Send ``messages`` in order (batched where possible), retrying full channels."""
         for run in _batches(messages):
             if len(run) == 1:
                 self._send_with_backoff(*run[0])
@@ -148,25 +209,16 @@ class PendingMessageStore:
     def _send_batch(self, run: list[tuple[Channel | Group, dict[str, Any]]]) -> None:
         # One layer call for consecutive channel sends; full ones are retried one by one.
         layer = run[0][0].channel_layer
-        full = getattr(layer, "ChannelFull", None)
         try:
             results = layer.send_many([(sender.name, message) for sender, message in run])
         except Exception:
             logger.exception(
                 "send_many failed for %d buffered messages; sending them one by one", len(run)
             )
-            results = [_UNSENT] * len(run)
-        for (sender, message), result in zip(run, results, strict=True):
-            if result is None:
-                continue
-            if result is _UNSENT or (full is not None and isinstance(result, full)):
+            for sender, message in run:
                 self._send_with_backoff(sender, message)
-            else:
-                logger.error(
-                    "Could not send a buffered message to %r; dropping it",
-                    sender,
-                    exc_info=result,
-                )
+            return
+        self.report(run, results)  # type: ignore[arg-type]
 
     def _send_with_backoff(self, sender: Channel | Group, message: dict[str, Any]) -> None:
         layer = sender.channel_layer
@@ -192,7 +244,14 @@ class PendingMessageStore:
         )
 
 
-_UNSENT = object()
+def _deferrable(messages: list[tuple[Channel | Group, dict[str, Any]]]) -> bool:
+    """True if ``messages`` are all channel sends on one layer that can combine them."""
+    from channels.channel import Channel
+
+    layer = messages[0][0].channel_layer
+    return callable(getattr(layer, "send_many_and_receive", None)) and all(
+        isinstance(sender, Channel) and sender.channel_layer is layer for sender, _m in messages
+    )
 
 
 def _batches(

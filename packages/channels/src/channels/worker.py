@@ -40,7 +40,7 @@ from types import FrameType
 from typing import Any
 
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
-from channels.message import Message
+from channels.message import Message, pending_message_store
 from channels.signals import consumer_finished, consumer_started, worker_ready
 from channels.utils import name_that_thing
 
@@ -154,11 +154,15 @@ class Worker:
         channels = self.listen_channels()
         logger.info("Listening on channels %s", ", ".join(channels))
         self.ready()
-        while not self.termed:
-            received = self.receive(channels)
-            if received is None:
-                continue
-            self.dispatch(*received)
+        pending_message_store.set_deferring(True)
+        try:
+            while not self.termed:
+                received = self.receive(channels)
+                if received is None:
+                    continue
+                self.dispatch(*received)
+        finally:
+            pending_message_store.set_deferring(False)  # sends anything still kept
 
     # One message --------------------------------------------------------------
 
@@ -168,7 +172,7 @@ class Worker:
         while not self.termed:
             started = time.monotonic()
             try:
-                channel, content = self.channel_layer.receive(channels, block=block)
+                channel, content = self._receive_once(channels, block)
             except TypeError:
                 raise  # bad channel names: a programming error, not a layer outage
             except Exception as exc:
@@ -191,6 +195,27 @@ class Worker:
                 return None
             return channel, content
         return None
+
+    def _receive_once(self, channels: list[str], block: bool) -> tuple[Any, Any]:
+        """Receive, first handing over the last consumer's kept sends in the same call."""
+        kept = pending_message_store.take_deferred()
+        if kept and kept[0][0].channel_layer is not self.channel_layer:
+            pending_message_store.send_now(list(kept))
+            kept = []
+        if not kept:
+            return self.channel_layer.receive(channels, block=block)  # type: ignore[no-any-return]
+        try:
+            results, received = self.channel_layer.send_many_and_receive(
+                [(sender.name, message) for sender, message in kept], channels, block
+            )
+        except TypeError:
+            raise
+        except Exception:
+            # Unknown whether the layer queued them; at most once, so they are not resent.
+            logger.error("The layer failed while sending %d replies; they may be lost", len(kept))
+            raise
+        pending_message_store.report(kept, results)
+        return received  # type: ignore[no-any-return]
 
     def dispatch(self, channel: str, content: dict[str, Any]) -> None:
         """Handle one message: route it, run its consumer, and never raise."""

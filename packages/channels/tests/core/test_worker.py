@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
 from asgiref.inmemory import ChannelLayer
-from channels import Channel
-from channels.asgi import ChannelLayerWrapper
+from channels import Channel, Group
+from channels.asgi import ChannelLayerWrapper, channel_layers
 from channels.exceptions import (
     ChannelSocketException,
     ConsumeLater,
@@ -310,3 +311,113 @@ def test_worker_group_rejects_bad_thread_counts(make_layer: MakeLayer) -> None:
 def test_worker_needs_a_wrapper_with_a_router() -> None:
     with pytest.raises(TypeError, match="channel layer wrapper with a router"):
         Worker(ChannelLayer())
+
+
+class _CountingLayer(ChannelLayer):
+    """The in-memory layer, recording how the worker hands over its replies."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.combined: list[list[str]] = []
+        self.plain_sends: list[str] = []
+        self._combining = False
+
+    def send(self, channel: str, message: dict[str, Any]) -> None:
+        if not self._combining:
+            self.plain_sends.append(channel)
+        super().send(channel, message)
+
+    def send_many_and_receive(self, messages: Any, channels: Any, block: bool = False) -> Any:
+        self.combined.append([channel for channel, _message in messages])
+        self._combining = True
+        try:
+            return super().send_many_and_receive(messages, channels, block)
+        finally:
+            self._combining = False
+
+
+@pytest.fixture
+def counting_layer() -> Any:
+    """Install a _CountingLayer as the default alias; return a factory for its wrapper."""
+
+    def make(routing: Any) -> ChannelLayerWrapper:
+        wrapper = ChannelLayerWrapper(_CountingLayer(receive_timeout=0.05), "default", routing)
+        channel_layers.set("default", wrapper)
+        return wrapper
+
+    yield make
+    channel_layers.reset()
+
+
+def _run_until(worker: Worker, condition: Any) -> None:
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.termed = True
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+
+
+def test_the_worker_loop_sends_a_consumers_replies_with_its_next_receive(
+    counting_layer: Any,
+) -> None:
+    replies: list[Any] = []
+
+    def echo(message: Message) -> None:
+        message.reply_channel.send({"text": message["text"]})
+        Channel("audit.log").send({"seen": message["text"]})
+
+    layer = counting_layer([route("websocket.receive", echo)])
+    inner = layer.channel_layer
+    for text in ("a", "b"):
+        inner.send("websocket.receive", {"reply_channel": REPLY, "text": text})
+    inner.plain_sends.clear()
+    worker = Worker(layer, signal_handlers=False, only_channels=["websocket.receive"])
+
+    def both_echoed() -> bool:
+        replies.extend(drain(layer, "daphne.response.abcdefghij!"))
+        return len(replies) == 2
+
+    _run_until(worker, both_echoed)
+    assert replies == [{"text": "a"}, {"text": "b"}]
+    assert inner.combined == [[REPLY, "audit.log"], [REPLY, "audit.log"]]
+    assert inner.plain_sends == []  # nothing went out on its own round trip
+    assert drain(layer, "audit.log") == [{"seen": "a"}, {"seen": "b"}]
+
+
+def test_kept_replies_are_sent_when_the_worker_stops(counting_layer: Any) -> None:
+    worker: Worker
+
+    def reply_then_stop(message: Message) -> None:
+        message.reply_channel.send({"bye": True})
+        worker.termed = True
+
+    layer = counting_layer([route("t.last", reply_then_stop)])
+    inner = layer.channel_layer
+    inner.send("t.last", {"reply_channel": REPLY})
+    worker = Worker(layer, signal_handlers=False, only_channels=["t.last"])
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert drain(layer, "daphne.response.abcdefghij!") == [{"bye": True}]
+    assert inner.combined == []
+
+
+def test_group_sends_are_never_kept_for_the_next_receive(counting_layer: Any) -> None:
+    def broadcast(message: Message) -> None:
+        message.reply_channel.send({"first": True})
+        Group("room").send({"all": True})
+
+    layer = counting_layer([route("t.cast", broadcast)])
+    inner = layer.channel_layer
+    inner.group_add("room", "member.a")
+    inner.send("t.cast", {"reply_channel": REPLY})
+    inner.plain_sends.clear()
+    worker = Worker(layer, signal_handlers=False, only_channels=["t.cast"])
+    _run_until(worker, lambda: bool(inner.plain_sends) and not worker.in_job)
+    assert inner.combined == []
+    assert drain(layer, "daphne.response.abcdefghij!") == [{"first": True}]
+    assert drain(layer, "member.a") == [{"all": True}]
