@@ -78,11 +78,7 @@ def send_many(
             for index, _prepared in items:
                 results[index] = error
             continue
-        for (index, prepared), reply in zip(items, replies, strict=True):
-            if isinstance(reply, Exception):
-                results[index] = reply
-            elif not reply:
-                refused.append((index, prepared))
+        refused.extend(_sort_replies(items, replies, results))
     # Only after every shard's packet, so earlier messages get the free space first.
     for index, prepared in sorted(refused, key=lambda item: item[0]):
         results[index] = _send_elsewhere(layer, prepared, now)
@@ -124,20 +120,9 @@ def send_many_and_receive(
         replies = layer._execute_many(shard, commands)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise unavailable(layer._describe_shard(shard), exc) from exc
-    send_replies = replies[: len(items)]
-    missing = [n for n, reply in enumerate(send_replies) if isinstance(reply, NoScriptError)]
-    if missing:
-        layer._execute(shard, ("SCRIPT", "LOAD", layer._scripts["SEND"].source))
-        again = layer._execute_many(shard, [commands[n] for n in missing])
-        for n, reply in zip(missing, again, strict=True):
-            send_replies[n] = reply
-    refused: list[tuple[int, PreparedSend]] = []
-    for (index, prepared), reply in zip(items, send_replies, strict=True):
-        if isinstance(reply, Exception):
-            results[index] = reply
-        elif not reply:
-            refused.append((index, prepared))
-    for index, prepared in refused:
+    sent = len(items)
+    send_replies = _resend_missing(layer, shard, commands[:sent], replies[:sent])
+    for index, prepared in _sort_replies(items, send_replies, results):
         results[index] = _send_elsewhere(layer, prepared, now)
     return results, _finish_receive(layer, plan[0], replies[len(items) :], block, deadline)
 
@@ -166,9 +151,30 @@ def _finish_receive(
     return None, None
 
 
+def _sort_replies(
+    items: list[tuple[int, PreparedSend]],
+    replies: list[Any],
+    results: list[BaseException | None],
+) -> list[tuple[int, PreparedSend]]:
+    """Record failed sends in ``results``; return the ones their first shard refused."""
+    refused: list[tuple[int, PreparedSend]] = []
+    for (index, prepared), reply in zip(items, replies, strict=True):
+        if isinstance(reply, Exception):
+            results[index] = reply
+        elif not reply:
+            refused.append((index, prepared))
+    return refused
+
+
 def _run_batch(layer: RedisChannelLayer, shard: int, commands: list[Any]) -> list[Any]:
     """Send ``commands`` to ``shard`` in one packet, loading the script if it is missing."""
-    replies = layer._execute_many(shard, commands)
+    return _resend_missing(layer, shard, commands, layer._execute_many(shard, commands))
+
+
+def _resend_missing(
+    layer: RedisChannelLayer, shard: int, commands: list[Any], replies: list[Any]
+) -> list[Any]:
+    """Load the SEND script and resend the ``commands`` whose reply says it was missing."""
     missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
     if missing:
         layer._execute(shard, ("SCRIPT", "LOAD", layer._scripts["SEND"].source))
