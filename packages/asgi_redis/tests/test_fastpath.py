@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import socket
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from asgi_redis import RedisChannelLayer
+from asgi_redis._async_fast import AsyncFastConnection, FastPathUnsupported
 from asgi_redis._fastpath import HAVE_HIREDIS
 from redis.exceptions import ResponseError
 
@@ -118,3 +120,61 @@ def test_a_server_that_stops_answering_times_out_instead_of_hanging() -> None:
     finally:
         layer.close()
         server.close()
+
+
+def test_receive_async_on_a_server_that_stops_answering_times_out() -> None:
+    server = _SilentServer()
+    layer = RedisChannelLayer(
+        hosts=[f"redis://127.0.0.1:{server.port}/0"],
+        receive_timeout=0.2,
+        connection_kwargs={"socket_timeout": 0.5},
+    )
+
+    async def main() -> None:
+        with pytest.raises(ConnectionError, match=str(server.port)):
+            await asyncio.wait_for(layer.receive_async(["silent!"]), 10)
+
+    try:
+        started = time.monotonic()
+        asyncio.run(main())
+        assert time.monotonic() - started < 5
+    finally:
+        layer.close()
+        server.close()
+
+
+def test_receive_async_falls_back_to_redis_asyncio_where_the_lean_path_cannot_go(
+    make_layer: MakeLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: AsyncFastConnection) -> socket.socket:
+        raise FastPathUnsupported("as if this were a TLS connection")
+
+    monkeypatch.setattr(AsyncFastConnection, "_open_socket", refuse)
+    layer = make_layer()
+    layer.send("tls.like", {"n": 1})
+
+    async def main() -> object:
+        return await layer.receive_async(["tls.like"])
+
+    assert asyncio.run(main()) == ("tls.like", {"n": 1})
+    assert layer._async_fast is None
+    layer.send("tls.like", {"n": 2})
+    assert asyncio.run(main()) == ("tls.like", {"n": 2})
+
+
+def test_the_lean_async_path_reconnects_after_its_connection_is_closed(
+    make_layer: MakeLayer,
+) -> None:
+    layer = make_layer()
+
+    async def main() -> list[object]:
+        got = []
+        for n in range(3):
+            layer.send("again!x", {"n": n})
+            got.append(await layer.receive_async(["again!"]))
+            assert layer._async_fast is not None
+            for connection in await layer._async_fast.get():
+                connection.close()  # as if the server had dropped it
+        return got
+
+    assert asyncio.run(main()) == [("again!x", {"n": n}) for n in range(3)]

@@ -45,12 +45,23 @@ try:
 except ImportError:  # pragma: no cover - exercised in an install without the extra
     hiredis = None
 
-__all__ = ["HAVE_HIREDIS", "FastConnections"]
+__all__ = ["HAVE_HIREDIS", "FastConnections", "hiredis", "reply_error"]
 
 logger = logging.getLogger(__name__)
 
 HAVE_HIREDIS = hiredis is not None
 _BUFFER_SIZE = 65536
+
+
+def reply_error(text: str) -> tuple[Exception, bool]:
+    """Return the exception for an error reply, and whether to drop the connection."""
+    code = text.split(" ", 1)[0]
+    if code == "NOSCRIPT":
+        return NoScriptError(text), False
+    if code in ("READONLY", "MASTERDOWN", "LOADING"):
+        # A demoted master (failover) or a server still starting: reconnect next time.
+        return redis.ConnectionError(text), True
+    return ResponseError(text), False
 
 
 class _ForkGeneration:
@@ -138,14 +149,10 @@ class _Connection:
         return sock  # type: ignore[no-any-return]
 
     def _error(self, text: str) -> Exception:
-        code = text.split(" ", 1)[0]
-        if code == "NOSCRIPT":
-            return NoScriptError(text)
-        if code in ("READONLY", "MASTERDOWN", "LOADING"):
-            # A demoted master (failover) or a server still starting: reconnect next time.
+        error, reconnect = reply_error(text)
+        if reconnect:
             self.disconnect()
-            return redis.ConnectionError(text)
-        return ResponseError(text)
+        return error
 
     def __del__(self) -> None:
         # The thread that owned this connection ended without close(): release the socket

@@ -30,6 +30,7 @@ and the scripts are described in :mod:`asgi_redis._scripts`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import logging
@@ -45,6 +46,7 @@ from redis.exceptions import NoScriptError
 
 from . import _scripts
 from ._async import LoopClients
+from ._async_fast import AsyncFastConnection, FastPathUnsupported
 from ._batch import send_many, send_many_and_receive
 from ._codec import Codec, MessageDecodeError
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
@@ -160,6 +162,9 @@ class RedisChannelLayer(BaseChannelLayer):
             )
         }
         self._loop_clients = LoopClients(self._make_async_clients)
+        self._async_fast: LoopClients | None = (
+            LoopClients(self._make_async_fast_connections) if HAVE_HIREDIS else None
+        )
         self._prefetched = PrefetchBuffer()
 
     # Configuration hooks (overridden by the Sentinel layer) --------------------
@@ -175,6 +180,10 @@ class RedisChannelLayer(BaseChannelLayer):
             redis.asyncio.Redis.from_url(url, **self._async_connection_kwargs())
             for url in self.hosts
         ]
+
+    def _make_async_fast_connections(self) -> list[Any]:
+        timeout = self.connection_kwargs.get("socket_timeout")
+        return [AsyncFastConnection(client.connection_pool, timeout) for client in self._clients]
 
     def _async_connection_kwargs(self) -> dict[str, Any]:
         options = dict(self.connection_kwargs)
@@ -388,10 +397,19 @@ class RedisChannelLayer(BaseChannelLayer):
             buffered = self._prefetched.take(names, self._now_ms())
             if buffered is not None:
                 return self._decode(buffered)
-        clients = await self._loop_clients.get()
         plan = self._plan(names)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.receive_timeout
+        if len(plan) == 1 and self._async_fast is not None:
+            connections = await self._async_fast.get()
+            try:
+                return await self._receive_one_shard_fast(
+                    connections[plan[0][0]], plan[0], prefetchable(names), deadline
+                )
+            except FastPathUnsupported:
+                logger.debug("TLS connection: receive_async uses redis.asyncio")
+                self._async_fast = None
+        clients = await self._loop_clients.get()
         if len(plan) == 1:
             shard, queues = plan[0]
             wake_keys = self._wake_keys(queues)
@@ -452,6 +470,61 @@ class RedisChannelLayer(BaseChannelLayer):
             if not woken:
                 break
         return found
+
+    async def _receive_one_shard_fast(
+        self,
+        connection: AsyncFastConnection,
+        plan: tuple[int, list[str]],
+        many: bool,
+        deadline: float,
+    ) -> tuple[str, dict[str, Any]] | tuple[None, None]:
+        """``receive_async`` on one shard over the lean asyncio path (:mod:`._async_fast`).
+
+        As on the blocking path, the BLPOP on the wake-up tokens and the popping
+        script go out in one packet: one round trip per message (or per
+        :data:`~asgi_redis._prefetch.PREFETCH` messages on an ``x!`` prefix).
+        """
+        shard, queues = plan
+        wake_keys = self._wake_keys(queues)
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None, None
+            pop = self._pop_args(queues, many, "1")
+            # If we are cancelled mid-flight, what RECEIVE_MANY popped is kept for later.
+            orphan = functools.partial(self._keep_orphans, queues[0]) if many else None
+            try:
+                future = await connection.request(
+                    [("BLPOP", *wake_keys, timeout_arg(remaining)), pop], orphan
+                )
+                token, entry = await connection.wait(future)
+                if isinstance(entry, NoScriptError):
+                    name = "RECEIVE_MANY" if many else "RECEIVE"
+                    flag = "1" if token else "0"
+                    load = ("SCRIPT", "LOAD", self._scripts[name].source)
+                    future = await connection.request([load, self._pop_args(queues, many, flag)])
+                    entry = (await connection.wait(future))[1]
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise unavailable(self._describe_shard(shard), exc) from exc
+            if isinstance(entry, Exception):
+                raise entry
+            if many:
+                entry = self._keep_prefetched(queues[0], entry)
+            if entry:
+                return self._decode(entry)
+            if not token:
+                return None, None
+
+    def _keep_orphans(self, queue: str, replies: list[Any]) -> None:
+        entries = replies[1]
+        if isinstance(entries, list) and entries:
+            self._prefetched.add(queue, entries)
+
+    def _pop_args(self, queues: list[str], many: bool, flag: str) -> tuple[Any, ...]:
+        if many:
+            return self._script_args("RECEIVE_MANY", self._now_ms(), flag, PREFETCH, queues[0])
+        return self._script_args("RECEIVE", self._now_ms(), flag, *queues)
 
     async def _shielded(self, pipe: Any, queue: str) -> list[Any]:
         """Run a prefetching pipeline so that cancelling the caller loses no message.
@@ -522,6 +595,8 @@ class RedisChannelLayer(BaseChannelLayer):
     async def close_async(self) -> None:
         """Close the running event loop's connections now (they also close at loop shutdown)."""
         await self._loop_clients.aclose()
+        if self._async_fast is not None:
+            await self._async_fast.aclose()
 
     def new_channel(self, pattern: str) -> str:
         """Return a new ``?`` channel name starting with ``pattern``."""
