@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from asgi_ipc import IPCChannelLayer
 from asgi_ipc._inspect import verify
+from asgi_ipc._store import _QUEUE, E_QUEUE, KIND_CHANNEL
 
 from .conftest import FakeClock
 
@@ -235,3 +236,55 @@ def test_segment_bigger_than_dev_shm_is_refused(prefix: str) -> None:
 
     with pytest.raises(SegmentError, match="/dev/shm"):
         IPCChannelLayer(prefix=prefix, message_memory=1 << 50)
+
+
+def _head_block(layer: IPCChannelLayer, channel: str) -> int:
+    """Return the first data block of the oldest message queued on ``channel``."""
+    store = layer._store
+    with layer._lock:
+        entry = store.find(KIND_CHANNEL, channel.encode())
+        head, _tail, _count = _QUEUE.unpack_from(store.mm, store.entry_offset(entry) + E_QUEUE)
+    return int(head) - 1
+
+
+def test_freed_blocks_are_reused_first(layer: IPCChannelLayer) -> None:
+    """A busy queue keeps reusing the lowest blocks instead of sweeping the segment."""
+    for number in range(50):
+        layer.send("busy", {"n": number})
+        assert _head_block(layer, "busy") == 0
+        assert layer.receive(["busy"]) == ("busy", {"n": number})
+    layer.send("keep", {"n": 0})  # block 0
+    layer.send("busy", {"n": 1})  # block 1
+    layer.send("keep", {"n": 1})  # block 2
+    assert layer.receive(["busy"]) == ("busy", {"n": 1})
+    layer.send("busy", {"n": 2})
+    assert _head_block(layer, "busy") == 1  # the gap left by the read message
+    assert_consistent(layer)
+
+
+def test_mixed_message_sizes_fill_gaps_and_keep_fifo_order(
+    make_layer: Callable[..., IPCChannelLayer],
+) -> None:
+    """Records of several blocks skip gaps too small for them; nothing is lost."""
+    layer = make_layer(capacity=10_000)
+    sizes = [10, 700, 3000, 40, 1500, 5, 260]
+    sent: dict[str, list[int]] = {"a": [], "b": []}
+    number = 0
+    for turn in range(300):
+        channel = "ab"[turn % 2]
+        layer.send(channel, {"n": number, "pad": "x" * sizes[turn % len(sizes)]})
+        sent[channel].append(number)
+        number += 1
+        if turn % 3 == 2:  # read one of every three, from alternating queues
+            reader = "ba"[turn % 2]
+            found = layer.receive([reader])
+            assert found[1] is not None and found[1]["n"] == sent[reader].pop(0)
+    assert_consistent(layer)
+    for channel, expected in sent.items():
+        got = []
+        while (found := layer.receive([channel]))[0] is not None:
+            got.append(found[1]["n"])
+        assert got == expected
+    with layer._lock:
+        assert layer._store.blocks_used() == 0
+    assert_consistent(layer)

@@ -15,23 +15,32 @@ from asgi_ipc._store import _U32, H_RESET
 from .test_concurrency import run_child
 from .test_core import assert_consistent
 
-# The child kills itself with SIGKILL right after its N-th journaled write.
+# The child kills itself with SIGKILL right after its N-th journaled write (write2
+# journals two changes in one append, so it is one cut point).
 KILL_AFTER_WRITES = """
 import os, signal
 from asgi_ipc import _locks
 
 limit = int(sys.argv[2])
-original = _locks.Journal.write
+original, original2 = _locks.Journal.write, _locks.Journal.write2
 calls = 0
 
-def write(self, offset, data):
+def counted():
     global calls
-    original(self, offset, data)
     calls += 1
     if calls >= limit:
         os.kill(os.getpid(), signal.SIGKILL)
 
+def write(self, offset, data):
+    original(self, offset, data)
+    counted()
+
+def write2(self, offset, data, offset2, data2):
+    original2(self, offset, data, offset2, data2)
+    counted()
+
 _locks.Journal.write = write
+_locks.Journal.write2 = write2
 layer = make(capacity=1000)
 """
 

@@ -9,7 +9,7 @@ written into its header; later openers read the layout from the header, so
 processes configured with different memory sizes still agree. Regions, in
 order (all offsets in the header):
 
-``header``   magic, layout, counters (:data:`HEADER_SIZE` bytes)
+``header``   magic, layout, the lock's mutex, counters (:data:`HEADER_SIZE` bytes)
 ``journal``  the undo log of the current critical section (see ``_locks``)
 ``slots``    :data:`SLOTS` waiter slots: pid plus the entries it waits on
 ``buckets``  the hash table: one u32 chain head per bucket
@@ -18,9 +18,10 @@ order (all offsets in the header):
 ``map``      one byte per data block: 0 free, 1 used
 ``data``     :data:`BLOCK` byte blocks holding message records
 
-The creator makes the segment with ``O_CREX`` and writes the magic last, while
-holding the segment lock; an opener waits (briefly) for the magic. The
-segment is sparse: tmpfs only backs the pages that are written.
+The creator makes the segment with ``O_CREX``, sets up the lock's mutex, and
+writes the magic last, while holding the segment lock; an opener waits
+(briefly) for the magic. The segment is sparse: tmpfs only backs the pages
+that are written.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAGIC = b"ASGIIPC2"
-VERSION = 1
+VERSION = 2  # 2: the segment lock is a robust pthread mutex in the header
 BLOCK = 256
 ENTRY_SIZE = 320
 MEMBER_SIZE = 32

@@ -13,8 +13,11 @@ the channel of that name, and its statistics counters.
 
 Message records sit in the data region, in runs of contiguous 256-byte
 blocks. One byte per block in ``map`` says whether it is used; allocation is
-next-fit, ``mmap.find`` looking for a run of zero bytes from a roving start,
-so the search runs in C and skips used space quickly. A record is
+first-fit from a hint, the lowest block that may be free (``mmap.find``
+looking for a run of zero bytes, so the search runs in C and skips used space
+quickly). Freed blocks lower the hint, so they are reused first: a busy queue
+keeps writing the same few warm pages instead of sweeping (and faulting in)
+the whole segment. A record is
 ``next, nblocks, expires, payload length, channel length`` followed by the
 full channel name (for ``x!y`` channels only) and the msgpack payload; records
 of one queue form a singly linked FIFO list. So a send or receive costs a
@@ -40,7 +43,8 @@ import zlib
 
 from ._locks import Journal
 from ._segment import BLOCK, ENTRY_SIZE, Layout
-from ._stats import RATE_SIZE, count, counters_at
+from ._stats import RATE_SIZE, counters_at
+from ._stats import count as count_events
 
 __all__ = ["KIND_CHANNEL", "KIND_GROUP", "Store", "StoreFullError"]
 
@@ -51,11 +55,14 @@ KIND_GROUP = 2
 
 # Header fields.
 H_ALLOC = 128  # entries_used, entry_free, members_used, member_free (journaled)
-H_ROVER = 144  # next-fit start block (a hint, not journaled)
+H_ROVER = 144  # lowest block that may be free (a hint, not journaled)
 H_RESET = 148  # set while a flush wipes the regions (not journaled)
 H_STATS = 160  # global counters (not journaled)
 H_JOURNAL_LEN = 256
 H_SLOTS_USED = 272  # 16-byte bitmap of claimed waiter slots (journaled)
+# The segment lock's pthread_mutex_t (see _locks): 64 bytes reserved, for the
+# 40 of glibc on x86-64 and arm64 (32 on musl).
+H_MUTEX = 512
 _ALLOC = struct.Struct("<IIII")
 # Entry fields.
 E_HEAD = 0
@@ -75,6 +82,10 @@ _NO_WAITERS = bytes(16)
 # Message record header: next, nblocks, expires, payload length, channel length.
 _RECORD = struct.Struct("<IIdIH2x")
 _RECORD_SIZE = _RECORD.size
+# Runs of free (0) and used (1) block-map bytes for small records, built once.
+_SMALL = 64
+_ZEROS = tuple(bytes(size) for size in range(_SMALL))
+_ONES = tuple(b"\x01" * size for size in range(_SMALL))
 
 SENT, FULL, NO_MEMORY = 0, 1, 2
 
@@ -132,6 +143,10 @@ class Store:
         entry = self.find(kind, name)
         if entry:
             return entry
+        return self.create(j, kind, name, keep)
+
+    def create(self, j: Journal, kind: int, name: bytes, keep: int = 0) -> int:
+        """Create the entry for ``name`` (known to be missing); see :meth:`ensure`."""
         mm = self.mm
         used, free, members_used, member_free = _ALLOC.unpack_from(mm, H_ALLOC)
         if not free and used >= self.layout.n_entries:
@@ -214,28 +229,27 @@ class Store:
 
     # Blocks -------------------------------------------------------------------
 
-    def allocate(self, j: Journal, nblocks: int) -> int:
-        """Return the first of ``nblocks`` free contiguous blocks, or -1."""
+    def find_blocks(self, nblocks: int) -> int:
+        """Return the first of ``nblocks`` free contiguous blocks from the hint, or -1."""
         mm = self.mm
         start = self.map
         end = start + self.n_blocks
         rover = _U32.unpack_from(mm, H_ROVER)[0]
         if rover >= self.n_blocks:
             rover = 0
-        zeros = bytes(nblocks)
+        zeros = _ZEROS[nblocks] if nblocks < _SMALL else bytes(nblocks)
         found = mm.find(zeros, start + rover, end)
         if found < 0:
             found = mm.find(zeros, start, min(end, start + rover + nblocks - 1))
             if found < 0:
                 return -1
-        block = found - start
-        j.write(found, b"\x01" * nblocks)
-        _U32.pack_into(mm, H_ROVER, block + nblocks)
-        return block
+        return found - start
 
     def release_blocks(self, j: Journal, block: int, nblocks: int) -> None:
         """Mark ``nblocks`` blocks from ``block`` free."""
-        j.write(self.map + block, bytes(nblocks))
+        j.write(self.map + block, _ZEROS[nblocks] if nblocks < _SMALL else bytes(nblocks))
+        if block < _U32.unpack_from(self.mm, H_ROVER)[0]:
+            _U32.pack_into(self.mm, H_ROVER, block)
 
     def blocks_used(self) -> int:
         """Return how many data blocks are in use."""
@@ -257,45 +271,59 @@ class Store:
 
         ``channel`` is the full channel name when it differs from ``key``.
         """
-        try:
-            entry = self.ensure(j, KIND_CHANNEL, key, now)
-        except StoreFullError:
-            self.count_full(None, now)
-            return NO_MEMORY, 0
-        at = self.entry_offset(entry)
+        # The hot path of every send: locals and inlined helpers on purpose.
+        entry = self.find(KIND_CHANNEL, key)
+        if not entry:
+            try:
+                entry = self.create(j, KIND_CHANNEL, key)
+            except StoreFullError:
+                self.count_full(None, now)
+                return NO_MEMORY, 0
         mm = self.mm
-        head, tail, count = _QUEUE.unpack_from(mm, at + E_QUEUE)
+        at = self.entries + entry * ENTRY_SIZE
+        queue_at = at + E_QUEUE
+        head, tail, count = _QUEUE.unpack_from(mm, queue_at)
         if count and _RECORD.unpack_from(mm, self.data + (head - 1) * BLOCK)[2] <= now:
             self.expire(j, entry, now)
-            head, tail, count = _QUEUE.unpack_from(mm, at + E_QUEUE)
+            head, tail, count = _QUEUE.unpack_from(mm, queue_at)
         if count >= capacity:
             self.count_full(entry, now)
             return FULL, 0
-        size = _RECORD_SIZE + len(channel) + len(payload)
-        nblocks = -(-size // BLOCK)
-        block = self.allocate(j, nblocks)
+        channel_size = len(channel)
+        size = len(payload)
+        nblocks = (_RECORD_SIZE + channel_size + size + BLOCK - 1) // BLOCK
+        block = self.find_blocks(nblocks)
         if block < 0:
             self.sweep(j, now)
-            block = self.allocate(j, nblocks)
+            block = self.find_blocks(nblocks)
             if block < 0:
                 self.count_full(entry, now)
                 return NO_MEMORY, 0
-            head, tail, count = _QUEUE.unpack_from(mm, at + E_QUEUE)
+            head, tail, count = _QUEUE.unpack_from(mm, queue_at)
+        if block <= _U32.unpack_from(mm, H_ROVER)[0]:  # else a smaller gap is at the hint
+            _U32.pack_into(mm, H_ROVER, block + nblocks)
         record = self.data + block * BLOCK
-        mm[record : record + _RECORD_SIZE + len(channel)] = (
-            _RECORD.pack(0, nblocks, expires, len(payload), len(channel)) + channel
-        )
-        body = record + _RECORD_SIZE + len(channel)
-        mm[body : body + len(payload)] = payload
+        _RECORD.pack_into(mm, record, 0, nblocks, expires, size, channel_size)
+        body = record + _RECORD_SIZE
+        if channel_size:
+            mm[body : body + channel_size] = channel
+            body += channel_size
+        mm[body : body + size] = payload
+        # The record's blocks are marked used (journaled) only now, in the same
+        # journal append as the queue link, so a crash before leaves them free.
+        used = _ONES[nblocks] if nblocks < _SMALL else b"\x01" * nblocks
         if tail:
-            j.pack(_U32, self.data + (tail - 1) * BLOCK, block + 1)
-            j.pack(_QUEUE, at + E_QUEUE, head, block + 1, count + 1)
+            j.write2(self.map + block, used, self.data + (tail - 1) * BLOCK, _U32.pack(block + 1))
+            j.write(queue_at, _QUEUE.pack(head, block + 1, count + 1))
         else:
-            j.pack(_QUEUE, at + E_QUEUE, block + 1, block + 1, count + 1)
-        waiters = mm[at + E_WAITERS : at + E_WAITERS + 16]
+            j.write2(self.map + block, used, queue_at, _QUEUE.pack(block + 1, block + 1, count + 1))
+        waiters_at = at + E_WAITERS
+        waiters = mm[waiters_at : waiters_at + 16]
         if waiters != _NO_WAITERS:
-            j.write(at + E_WAITERS, _NO_WAITERS)
-        self.count_message(entry, now, 1)
+            j.write(waiters_at, _NO_WAITERS)
+        second = int(now)
+        count_events(mm, at + E_STATS, second, 1)
+        count_events(mm, H_STATS, second, 1)
         return SENT, int.from_bytes(waiters, "little")
 
     def pop(self, j: Journal, key: bytes, now: float) -> tuple[bytes, bytes] | None:
@@ -304,24 +332,31 @@ class Store:
         if not entry:
             return None
         mm = self.mm
-        at = self.entry_offset(entry)
-        head, tail, count = _QUEUE.unpack_from(mm, at + E_QUEUE)
+        queue_at = self.entries + entry * ENTRY_SIZE + E_QUEUE
+        head, tail, count = _QUEUE.unpack_from(mm, queue_at)
         if not count:
             return None
         record = self.data + (head - 1) * BLOCK
         following, nblocks, expires, size, channel_size = _RECORD.unpack_from(mm, record)
         if expires <= now:
             self.expire(j, entry, now)
-            head, tail, count = _QUEUE.unpack_from(mm, at + E_QUEUE)
+            head, tail, count = _QUEUE.unpack_from(mm, queue_at)
             if not count:
                 return None
             record = self.data + (head - 1) * BLOCK
             following, nblocks, expires, size, channel_size = _RECORD.unpack_from(mm, record)
         body = record + _RECORD_SIZE
         channel = mm[body : body + channel_size] if channel_size else key
-        payload = mm[body + channel_size : body + channel_size + size]
-        j.pack(_QUEUE, at + E_QUEUE, following, tail if following else 0, count - 1)
-        self.release_blocks(j, head - 1, nblocks)
+        body += channel_size
+        payload = mm[body : body + size]
+        j.write2(
+            queue_at,
+            _QUEUE.pack(following, tail if following else 0, count - 1),
+            self.map + head - 1,
+            _ZEROS[nblocks] if nblocks < _SMALL else bytes(nblocks),
+        )
+        if head - 1 < _U32.unpack_from(mm, H_ROVER)[0]:
+            _U32.pack_into(mm, H_ROVER, head - 1)
         return channel, payload
 
     def expire(self, j: Journal, entry: int, now: float) -> int:
@@ -374,18 +409,12 @@ class Store:
 
     # Statistics ---------------------------------------------------------------
 
-    def count_message(self, entry: int, now: float, amount: int) -> None:
-        """Count ``amount`` accepted messages for ``entry`` and globally."""
-        second = int(now)
-        count(self.mm, self.entry_offset(entry) + E_STATS, second, amount)
-        count(self.mm, H_STATS, second, amount)
-
     def count_full(self, entry: int | None, now: float) -> None:
         """Count one refused message for ``entry`` (if known) and globally."""
         second = int(now)
         if entry:
-            count(self.mm, self.entry_offset(entry) + E_STATS + RATE_SIZE, second, 1)
-        count(self.mm, H_STATS + RATE_SIZE, second, 1)
+            count_events(self.mm, self.entry_offset(entry) + E_STATS + RATE_SIZE, second, 1)
+        count_events(self.mm, H_STATS + RATE_SIZE, second, 1)
 
     def counters(self, entry: int | None, now: float) -> dict[str, int | float]:
         """Return the spec's counter keys for ``entry`` (or the whole store)."""

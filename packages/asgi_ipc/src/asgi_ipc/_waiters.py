@@ -39,6 +39,7 @@ _SLOT = struct.Struct("<II")
 _U32 = struct.Struct("<I")
 _W128 = struct.Struct("<16s")
 _ALL_SLOTS = (1 << SLOTS) - 1
+_HAS_VALUE = bool(posix_ipc.SEMAPHORE_VALUE_SUPPORTED)
 
 
 def _alive(pid: int) -> bool:
@@ -84,7 +85,9 @@ class Waiters:
         j.write(H_SLOTS_USED, (used | (1 << slot)).to_bytes(16, "little"))
         j.pack(_SLOT, self.base + slot * SLOT_SIZE, os.getpid(), 0)
         semaphore = self.semaphore(slot)
-        while True:  # drop stale posts meant for the slot's previous owner
+        # Drop stale posts meant for the slot's previous owner (reading the value
+        # first spares the common case, no stale post, a BusyError).
+        while not _HAS_VALUE or semaphore.value:
             try:
                 semaphore.acquire(0)
             except posix_ipc.BusyError:
@@ -126,8 +129,12 @@ class Waiters:
             j.pack(_SLOT, at, pid, len(known))
         return True
 
-    def unregister(self, j: Journal, slot: int) -> None:
-        """Clear ``slot``'s bit from every queue it registered on."""
+    def unregister(self, j: Journal, slot: int, keep_count: bool = False) -> None:
+        """Clear ``slot``'s bit from every queue it registered on.
+
+        With ``keep_count`` the slot's list of queues is left for the caller to
+        reset (``release`` rewrites the whole slot header anyway).
+        """
         mm = self.store.mm
         at = self.base + slot * SLOT_SIZE
         pid, count = _SLOT.unpack_from(mm, at)
@@ -140,12 +147,12 @@ class Waiters:
             waiters = int.from_bytes(mm[waiters_at : waiters_at + 16], "little")
             if waiters & bit:
                 j.write(waiters_at, (waiters & ~bit).to_bytes(16, "little"))
-        if count:
+        if count and not keep_count:
             j.pack(_SLOT, at, pid, 0)
 
     def release(self, j: Journal, slot: int) -> None:
         """Unregister ``slot`` and mark it free."""
-        self.unregister(j, slot)
+        self.unregister(j, slot, keep_count=True)
         j.pack(_SLOT, self.base + slot * SLOT_SIZE, 0, 0)
         j.write(H_SLOTS_USED, (self._used() & ~(1 << slot)).to_bytes(16, "little"))
 

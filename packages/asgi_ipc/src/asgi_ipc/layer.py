@@ -35,13 +35,14 @@ import posix_ipc
 from asgiref.base_layer import DEFAULT_MESSAGE_SIZE_LIMIT, BaseChannelLayer, CapacityPattern
 
 from ._groups import GroupStore
-from ._locks import Journal, SegmentLock
+from ._locks import Journal, SegmentLock, init_mutex
 from ._reset import reset_store
-from ._segment import BLOCK, Layout, SegmentError, open_segment, segment_name, validate_prefix
+from ._segment import BLOCK, Layout, open_segment, segment_name, validate_prefix
 from ._stats import zero_counters
 from ._store import (
     FULL,
     H_JOURNAL_LEN,
+    H_MUTEX,
     H_RESET,
     KIND_CHANNEL,
     NO_MEMORY,
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 FANOUT_BATCH = 64
+_NAME_CACHE = 4096  # checked channel names remembered per layer instance
 _MAX_POLL = 0.05
 _Found = tuple[bytes, bytes] | None
 
@@ -117,7 +119,8 @@ class IPCChannelLayer(BaseChannelLayer):
         if receive_timeout <= 0:
             raise ValueError(f"receive_timeout is {receive_timeout!r}; it must be positive.")
         self.receive_timeout = float(receive_timeout)
-        self._shm, self._mm, layout, created = open_segment(prefix, message_memory, group_memory)
+        shm, self._mm, layout, created = open_segment(prefix, message_memory, group_memory)
+        shm.close_fd()  # the map keeps the memory; the descriptor is not needed
         if not created and layout != Layout.plan(message_memory, group_memory):
             logger.info(
                 "Prefix %s already exists with other memory sizes; using the existing layout",
@@ -129,9 +132,18 @@ class IPCChannelLayer(BaseChannelLayer):
         self._store = GroupStore(self._mm, layout)
         self._journal = Journal(self._mm, layout.journal, layout.slots - layout.journal,
                                 H_JOURNAL_LEN)  # fmt: skip
-        self._lock = SegmentLock(self._shm.fd, self._journal, self._reopen, H_RESET, self._repair)
+        if created:
+            init_mutex(self._mm, H_MUTEX)
+        self._lock = SegmentLock(H_MUTEX, self._journal, H_RESET, self._repair)
         self._waiters = Waiters(self._store, prefix)
         self._rotation = 0
+        # One Packer per layer (msgpack.packb builds one per call). Sharing it between
+        # threads is safe: check_message leaves only plain types, which Packer.pack
+        # encodes in C without releasing the GIL or running Python code.
+        self._pack = msgpack.Packer(use_bin_type=True).pack
+        # Checked names, so that repeated sends and receives skip the name checks.
+        self._targets: dict[str, tuple[bytes, bytes, int]] = {}
+        self._receive_keys: dict[tuple[str, ...], list[bytes]] = {}
         self._executor: ThreadPoolExecutor | None = None
         # Semaphores a pool thread is waiting on for an uncancelled receive_async.
         self._pool_waits: set[posix_ipc.Semaphore] = set()
@@ -139,15 +151,6 @@ class IPCChannelLayer(BaseChannelLayer):
             with self._lock:
                 self._mm[: len(layout.pack())] = layout.pack()
             logger.info("Created shared memory %s (%s bytes)", segment_name(prefix), layout.end)
-
-    def _reopen(self) -> int:
-        try:
-            shm = posix_ipc.SharedMemory(segment_name(self.prefix))
-        except posix_ipc.ExistentialError as exc:
-            raise SegmentError(
-                f"The shared memory of prefix {self.prefix!r} was removed while in use."
-            ) from exc
-        return int(shm.fd)
 
     def _repair(self) -> None:
         logger.warning("A process died while flushing prefix %s; finishing it", self.prefix)
@@ -157,7 +160,11 @@ class IPCChannelLayer(BaseChannelLayer):
 
     def _encode(self, message: dict[str, Any]) -> bytes:
         copied, _size = self.check_message(message)
-        payload: bytes = msgpack.packb(copied, use_bin_type=True)
+        try:
+            payload: bytes = self._pack(copied)
+        except BaseException:
+            self._pack = msgpack.Packer(use_bin_type=True).pack  # drop any half-packed state
+            raise
         self.check_size(len(payload))
         return payload
 
@@ -168,17 +175,42 @@ class IPCChannelLayer(BaseChannelLayer):
 
     # Core API -----------------------------------------------------------------
 
+    def _target(self, channel: str) -> tuple[bytes, bytes, int]:
+        """Return (queue key, full name if it differs or b"", capacity) for ``channel``."""
+        target = self._targets.get(channel) if type(channel) is str else None
+        if target is None:
+            self.require_channel_name(channel)
+            name = channel.encode("ascii")
+            key = _queue_key(name)
+            target = (key, name if key != name else b"", self.get_capacity(channel))
+            if len(self._targets) >= _NAME_CACHE:
+                self._targets.clear()
+            self._targets[channel] = target
+        return target
+
+    def _keys(self, channels: Iterable[str]) -> list[bytes]:
+        """Return the queue keys of ``channels`` after checking them (cached)."""
+        probe = tuple(channels) if type(channels) in (list, tuple) else None
+        try:
+            keys = self._receive_keys.get(probe) if probe is not None else None
+        except TypeError:  # an unhashable name: let the check below explain it
+            probe = keys = None
+        if keys is None:
+            keys = [name.encode("ascii") for name in self.require_receive_names(channels)]
+            if probe is not None:
+                if len(self._receive_keys) >= _NAME_CACHE:
+                    self._receive_keys.clear()
+                self._receive_keys[probe] = keys
+        return keys
+
     def send(self, channel: str, message: dict[str, Any]) -> None:
         """Queue ``message`` on ``channel``; raise ChannelFull at capacity or out of memory."""
-        self.require_channel_name(channel)
+        key, name, capacity = self._target(channel)
         payload = self._encode(message)
-        name = channel.encode("ascii")
-        key = _queue_key(name)
-        capacity = self.get_capacity(channel)
         with self._lock as j:
             now = self.time_fn()
             status, waiters = self._store.enqueue(
-                j, key, name if key != name else b"", payload, now + self.expiry, capacity, now
+                j, key, name, payload, now + self.expiry, capacity, now
             )
         if waiters:
             self._waiters.wake(waiters)
@@ -196,6 +228,8 @@ class IPCChannelLayer(BaseChannelLayer):
     def _pop(self, j: Journal, keys: list[bytes]) -> _Found:
         now = self.time_fn()
         count = len(keys)
+        if count == 1:
+            return self._store.pop(j, keys[0], now)
         start = self._rotation % count
         self._rotation += 1
         pop = self._store.pop
@@ -230,10 +264,9 @@ class IPCChannelLayer(BaseChannelLayer):
 
         With ``block=True`` wait up to ``receive_timeout`` seconds for a message.
         """
-        names = self.require_receive_names(channels)
-        if not names:
+        keys = self._keys(channels)
+        if not keys:
             return None, None
-        keys = [name.encode("ascii") for name in names]
         if not block:
             with self._lock as j:
                 found = self._pop(j, keys)
@@ -260,10 +293,9 @@ class IPCChannelLayer(BaseChannelLayer):
         self, channels: Iterable[str]
     ) -> tuple[str, dict[str, Any]] | tuple[None, None]:
         """Await a message on any of ``channels`` for up to ``receive_timeout`` seconds."""
-        names = self.require_receive_names(channels)
-        if not names:
+        keys = self._keys(channels)
+        if not keys:
             return None, None
-        keys = [name.encode("ascii") for name in names]
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.receive_timeout
         slot, delay = -1, 0.001
