@@ -10,7 +10,13 @@ reported as the median of the rounds, with the RabbitMQ/Redis ratio:
 * fan-out: ``send_group`` to a 1,000-member group of process-specific channels
   (one reader prefix, as Daphne uses), timed until every member's copy is read.
 
-    .venv/bin/python bench/bench_rabbitmq.py [--quick]
+With ``--floor`` each round also times the same round trip in bare pika, with
+no layer: long-lived consumers (prefetch one, ack on delivery) and publisher
+confirms on the same broker. That is the fastest a layer on pika's
+``BlockingConnection`` could go, so it shows how much of the gap to Redis is
+the layer's and how much is pika's and the broker's.
+
+    .venv/bin/python bench/bench_rabbitmq.py [--quick] [--floor]
 
 Writes ``bench/results/rabbitmq.json``. The Redis layer is skipped (and said
 so) when ``asgi_redis.RedisChannelLayer`` does not import or its server does
@@ -137,6 +143,77 @@ def fan_out(layer: Any, members: int, prefix: str) -> float:
     return time.perf_counter() - started
 
 
+def pika_round_trip(count: int) -> list[float]:
+    """Return ``count`` ping-to-pong times in milliseconds in bare pika (see --floor)."""
+    import pika
+    from asgi_rabbitmq._wire import streamline
+
+    parameters = pika.URLParameters(RABBITMQ_URL)
+    ping, pong = f"bench.floor.ping.{_token()}", f"bench.floor.pong.{_token()}"
+
+    def connect() -> Any:
+        connection = pika.BlockingConnection(parameters)
+        streamline(connection)  # the layer's write path, so only the consuming differs
+        return connection
+
+    main = connect()
+    setup = main.channel()
+    for queue in (ping, pong):
+        # Gone with their consumers, or after a minute if the run breaks first.
+        setup.queue_declare(queue, auto_delete=True, arguments={"x-expires": 60_000})
+    ready = threading.Event()
+
+    def echo() -> None:
+        connection = connect()
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_qos(prefetch_count=1)
+        echoed = [0]
+
+        def on_ping(_ch: Any, method: Any, _props: Any, body: bytes) -> None:
+            channel.basic_ack(method.delivery_tag)
+            channel.basic_publish("", pong, body, mandatory=True)
+            echoed[0] += 1
+
+        channel.basic_consume(ping, on_ping)
+        ready.set()
+        deadline = time.monotonic() + 60
+        while echoed[0] < count and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=1)
+        connection.close()
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    ready.wait(30)
+    sender = main.channel()
+    sender.confirm_delivery()
+    reader = main.channel()
+    reader.basic_qos(prefetch_count=1)
+    replies: list[bytes] = []
+
+    def on_pong(_ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        reader.basic_ack(method.delivery_tag)
+        replies.append(body)
+
+    reader.basic_consume(pong, on_pong)
+    body = json.dumps(PAYLOAD).encode()
+    times = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            sender.basic_publish("", ping, body, mandatory=True)
+            while not replies:
+                main.process_data_events(time_limit=1)
+                if time.perf_counter() - started > 30:
+                    raise RuntimeError("pika floor: the echo did not come back")
+            replies.clear()
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        thread.join(30)
+        main.close()  # the auto-delete queues go with their consumers
+    return times
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Return the ``fraction`` percentile of ``values`` (nearest rank)."""
     ordered = sorted(values)
@@ -147,6 +224,9 @@ def main() -> int:
     """Run the rounds, print the table and write the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages and rounds")
+    parser.add_argument(
+        "--floor", action="store_true", help="also time the round trip in bare pika (no layer)"
+    )
     args = parser.parse_args()
     rounds = 3 if args.quick else 5
     count = 500 if args.quick else 2000
@@ -173,6 +253,11 @@ def main() -> int:
                 figures[subject.name]["rtt_p50"].append(percentile(times, 0.50))
                 figures[subject.name]["rtt_p99"].append(percentile(times, 0.99))
                 figures[subject.name]["fanout"].append(fan_out(layer, members, fan_prefix))
+            if args.floor:
+                times = pika_round_trip(pings)
+                floor = figures.setdefault("pika-floor", {"rtt_p50": [], "rtt_p99": []})
+                floor["rtt_p50"].append(percentile(times, 0.50))
+                floor["rtt_p99"].append(percentile(times, 0.99))
     finally:
         for subject in subjects:
             subject.close()
@@ -197,6 +282,8 @@ def main() -> int:
     )
     print(f"{'layer':10} {'msgs/s':>10} {'rtt p50 ms':>11} {'rtt p99 ms':>11} {'fan-out ms':>11}")
     for name, values in medians.items():
+        if name == "pika-floor":
+            continue
         print(
             f"{name:10} {values['throughput']:10.0f} {values['rtt_p50']:11.2f} "
             f"{values['rtt_p99']:11.2f} {values['fanout'] * 1000:11.1f}"
@@ -206,6 +293,21 @@ def main() -> int:
             f"{'slowdown':10} {ratios['throughput']:9.2f}x {ratios['rtt_p50']:10.2f}x "
             f"{ratios['rtt_p99']:10.2f}x {ratios['fanout']:10.2f}x   (rabbitmq vs redis)"
         )
+    # Not a target (report.py makes one of every slowdown): kept apart from them.
+    floor_ratios: dict[str, float] = {}
+    if "pika-floor" in medians:
+        floor = medians["pika-floor"]
+        line = f"{'pika floor':10} {'':>10} {floor['rtt_p50']:11.2f} {floor['rtt_p99']:11.2f}"
+        if "redis" in medians:
+            floor_ratios = {
+                "rtt_p50": floor["rtt_p50"] / medians["redis"]["rtt_p50"],
+                "rtt_p99": floor["rtt_p99"] / medians["redis"]["rtt_p99"],
+            }
+            line += (
+                f"   (bare pika, long-lived consumers: {floor_ratios['rtt_p50']:.2f}x / "
+                f"{floor_ratios['rtt_p99']:.2f}x redis)"
+            )
+        print(line)
     for note in notes:
         print("note:", note)
     RESULTS.mkdir(exist_ok=True)
@@ -219,6 +321,7 @@ def main() -> int:
                 "raw": figures,
                 "median": medians,
                 "slowdown_vs_redis": ratios,
+                "pika_floor_vs_redis": floor_ratios,
                 "notes": notes,
             },
             indent=2,

@@ -14,6 +14,9 @@ link holds two channels:
 * ``admin``: no confirms, no prefetch limit; used for passive declares and
   deletes, which close their channel when the object is missing.
 
+Each connection writes through :mod:`asgi_rabbitmq._wire`, which sends the
+frames of one call in one write, at once.
+
 When the broker goes away (restart, network), the next operation on the link
 fails; the layer throws the link away and raises :class:`RabbitmqConnectionError`.
 The next call makes a new link, so the layer recovers by itself once the broker
@@ -23,6 +26,7 @@ so that the first call after an outage does not fail on a stale socket.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -32,6 +36,8 @@ from collections.abc import Sequence
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
+
+from ._wire import Wire, streamline
 
 __all__ = [
     "CONNECTION_ERRORS",
@@ -119,6 +125,8 @@ class Link:
                 f"Cannot connect to RabbitMQ at {description}: {exc!r}. Is the broker "
                 "running and the url right? The layer retries on the next call."
             ) from exc
+        #: The faster write path (None when pika's internals are not as expected).
+        self.wire = streamline(self.connection)
         try:
             self.main = self._open_main()
             self.admin = self.connection.channel()
@@ -154,6 +162,20 @@ class Link:
         except CONNECTION_ERRORS:
             return False
         return self.is_open
+
+    def corked(self) -> contextlib.AbstractContextManager[None]:
+        """Return a context in which fire-and-forget frames are sent as one write."""
+        wire: Wire | None = self.wire
+        return wire.corked() if wire is not None else contextlib.nullcontext()
+
+    def can_cancel_without_waiting(self) -> bool:
+        """Return True if :meth:`cancel_without_waiting` works with this pika."""
+        impl = getattr(self.main, "_impl", None)
+        return (
+            impl is not None
+            and isinstance(getattr(self.main, "_consumer_infos", None), dict)
+            and isinstance(getattr(impl, "_cancelled", None), set)
+        )
 
     def cancel_without_waiting(self, tags: list[str]) -> bool:
         """Cancel consumers of ``main`` without waiting for the broker; return True if done.

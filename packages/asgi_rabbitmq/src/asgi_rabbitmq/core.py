@@ -424,7 +424,7 @@ class RabbitmqChannelLayer(BaseChannelLayer):
         ) -> None:
             deliveries.append((keys[method.consumer_tag], method, body))
 
-        cancelled = False
+        quick_cancel = False
         try:
             for key in names:
                 queue = self.ensure_queue(link, key)
@@ -434,20 +434,24 @@ class RabbitmqChannelLayer(BaseChannelLayer):
                 if remaining <= 0:
                     break
                 link.connection.process_data_events(time_limit=min(remaining, 1.0))
-            if len(deliveries) == 1:
-                cancelled = link.cancel_without_waiting(list(keys))
+            quick_cancel = len(deliveries) == 1 and link.can_cancel_without_waiting()
         finally:
             # Cancelling an auto_ack=False consumer nacks anything not yet dispatched.
-            if not cancelled:
+            if not quick_cancel:
                 for tag in list(keys):
                     if link.main.is_open:
                         link.main.basic_cancel(tag)
         if not deliveries:
             return None, None
         key, method, body = deliveries[0]
-        link.main.basic_ack(method.delivery_tag)
-        for _key, extra, _body in deliveries[1:]:
-            link.main.basic_nack(extra.delivery_tag, requeue=True)
+        # The cancels go out before the ack, in the same write: while the one
+        # delivery is unacknowledged the broker cannot deliver another.
+        with link.corked():
+            if quick_cancel:
+                link.cancel_without_waiting(list(keys))
+            link.main.basic_ack(method.delivery_tag)
+            for _key, extra, _body in deliveries[1:]:
+                link.main.basic_nack(extra.delivery_tag, requeue=True)
         return self._decode(key, method.routing_key, body)
 
     async def receive_async(self, channels: Iterable[str]) -> _Result:
