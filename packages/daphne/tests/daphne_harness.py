@@ -36,8 +36,13 @@ class Harness:
         protocol.makeConnection(transport)
         return protocol, transport
 
+    def flush(self) -> None:
+        """End the reactor turn: the batched sends queued so far go to the layer."""
+        self.clock.advance(0)
+
     def receive(self, channel: str) -> dict[str, Any] | None:
-        """Return the next message on ``channel`` or None."""
+        """Flush the batched sends, then return the next message on ``channel`` or None."""
+        self.flush()
         name, message = self.layer.receive([channel])
         return message if name is not None else None
 

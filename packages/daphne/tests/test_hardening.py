@@ -76,5 +76,6 @@ def test_unreachable_layer_answers_503_instead_of_dropping_the_request() -> None
     harness = make_harness(layer=UnreachableLayer())
     protocol, transport = harness.connect()
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    harness.flush()
     assert transport.value().startswith(b"HTTP/1.1 503")
     assert b"Channel layer unavailable" in transport.value()

@@ -140,6 +140,7 @@ def test_channel_full_on_http_request_gives_503() -> None:
     harness = make_harness(layer)
     protocol, transport = harness.connect()
     protocol.dataReceived(GET + b"\r\n")
+    harness.flush()
     assert transport.value().startswith(b"HTTP/1.1 503")
     assert harness.context.handlers == {}
 

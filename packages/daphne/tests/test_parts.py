@@ -13,6 +13,7 @@ import pytest
 from asgiref.inmemory import ChannelLayer
 from daphne import (
     access,
+    batching,
     cli,
     context,
     deadlines,
@@ -61,8 +62,10 @@ def test_exported_names_are_exactly_the_intended_ones() -> None:
     }
     assert set(ws_protocol.__all__) == {"WebSocketFactory", "WebSocketProtocol"}
     assert set(deadlines.__all__) == {"Clock", "Deadline", "DeadlineQueue", "DelayedCall"}
+    assert set(batching.__all__) == {"OnError", "OnSent", "PendingSend", "SendBatcher"}
     for module in (
         access,
+        batching,
         cli,
         context,
         deadlines,

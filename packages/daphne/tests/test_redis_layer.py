@@ -36,12 +36,17 @@ def _require_redis() -> None:
 
 
 class Worker:
-    """Answer WebSocket events from Daphne: accept and join GROUP; "burst:N" sends N frames."""
+    """Answer WebSocket events from Daphne: accept and join GROUP; "burst:N" sends N frames.
+
+    Every websocket.receive and websocket.disconnect is also recorded per path,
+    as ``(channel, order, text or code)``, in the order the worker got them.
+    """
 
     def __init__(self) -> None:
         from redis_app import make_layer
 
         self.layer = make_layer()
+        self.events: dict[str, list[tuple[str, int, object]]] = {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -51,6 +56,10 @@ class Worker:
         names = ["websocket.connect", "websocket.receive", "websocket.disconnect"]
         while not self.stopping.is_set():
             channel, message = layer.receive(names, block=True)
+            if channel in ("websocket.receive", "websocket.disconnect"):
+                detail = message.get("text") if channel == "websocket.receive" else message["code"]
+                events = self.events.setdefault(message["path"], [])
+                events.append((channel, message["order"], detail))
             if channel == "websocket.connect":
                 layer.group_add(GROUP, message["reply_channel"])
                 layer.send(message["reply_channel"], {"accept": True})
@@ -125,3 +134,43 @@ def test_a_broadcast_reaches_every_socket_in_order(
 
     received = asyncio.run(scenario())
     assert received == [[f"b{index}" for index in range(messages)]] * sockets
+
+
+def test_frames_sent_just_before_close_reach_the_app_in_order_then_the_disconnect(
+    redis_daphne: tuple[DaphneProcess, Worker],
+) -> None:
+    """Frames from many sockets share batched sends; each socket's order holds end to end.
+
+    The layer does not order messages across channels, so the disconnect is
+    checked by its ``order`` (what ``enforce_ordering`` uses): it must come
+    right after the last frame, which means every frame was sent before it.
+    """
+    process, worker = redis_daphne
+    sockets, frames = 10, 50
+
+    async def one(index: int) -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{process.port}/order/{index}") as ws:
+            for number in range(frames):
+                await ws.send(f"f{number}")
+        # Leaving the block closes with 1000 right after the last frame.
+
+    async def scenario() -> None:
+        await asyncio.gather(*(one(index) for index in range(sockets)))
+
+    asyncio.run(scenario())
+    paths = [f"/order/{index}" for index in range(sockets)]
+
+    def split(path: str) -> tuple[list[tuple[int, object]], list[tuple[int, object]]]:
+        events = list(worker.events.get(path, ()))
+        frames_seen = [(order, d) for channel, order, d in events if channel == "websocket.receive"]
+        closes = [(order, d) for channel, order, d in events if channel == "websocket.disconnect"]
+        return frames_seen, closes
+
+    for _ in range(300):
+        if all(len(split(path)[0]) >= frames and split(path)[1] for path in paths):
+            break
+        threading.Event().wait(0.1)
+    for path in paths:
+        frames_seen, closes = split(path)
+        assert frames_seen == [(n + 1, f"f{n}") for n in range(frames)], path
+        assert closes == [(frames + 1, 1000)], path

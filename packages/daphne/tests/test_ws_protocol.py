@@ -92,6 +92,7 @@ def test_channel_full_on_connect_gives_503_and_no_disconnect() -> None:
     harness = make_harness(layer)
     protocol, transport = harness.connect()
     protocol.dataReceived(UPGRADE + b"\r\n")
+    harness.flush()
     assert transport.value().startswith(b"HTTP/1.1 503")
     protocol.connectionLost(Failure(ConnectionLost("closed")))
     assert harness.receive("websocket.disconnect") is None
@@ -156,6 +157,7 @@ def test_full_receive_channel_pauses_reading_then_resumes() -> None:
     harness = make_harness(layer, websocket_backpressure_timeout=60)
     protocol, transport, connect = accept(harness)
     protocol.dataReceived(ws_frame(b"1") + ws_frame(b"2") + ws_frame(b"3"))
+    harness.flush()
     assert transport.producerState == "paused"
     assert harness.receive("websocket.receive")["text"] == "1"
     harness.clock.advance(1)

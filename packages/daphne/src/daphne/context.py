@@ -5,7 +5,8 @@ One ``ServerContext`` per server: the channel layer, the options, the clock
 ``daphne.response.<10 letters>!`` and the table from each connection's reply
 channel to the object that handles replies on it. The reply reader calls
 ``dispatch`` for every message it receives; a reply for a channel nobody owns
-any more (the client left) is dropped.
+any more (the client left) is dropped. Messages for the layer go through
+``send``, which batches them per reactor turn (see ``daphne.batching``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from daphne.batching import OnError, OnSent, PendingSend, SendBatcher
 from daphne.deadlines import Clock, DeadlineQueue, DelayedCall
 from daphne.options import ServerOptions
 
@@ -79,6 +81,7 @@ class ServerContext:
         self.idle_deadlines: DeadlineQueue | None = None
         if options.http_idle_timeout is not None:
             self.idle_deadlines = DeadlineQueue(clock, options.http_idle_timeout)
+        self.sends = SendBatcher(channel_layer, clock)
         self.channel_full: type[BaseException] = getattr(channel_layer, "ChannelFull", _NeverRaised)
         self.message_too_large: type[BaseException] = getattr(
             channel_layer, "MessageTooLarge", _NeverRaised
@@ -108,9 +111,20 @@ class ServerContext:
         except Exception:
             logger.exception("Error handling a reply on %s", channel)
 
-    def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Send ``message`` on the layer (ChannelFull propagates to the caller)."""
-        self.channel_layer.send(channel, message)
+    def send(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        on_sent: OnSent | None = None,
+        on_error: OnError | None = None,
+    ) -> PendingSend:
+        """Queue ``message`` for ``channel``; it goes to the layer with this turn's batch.
+
+        ``on_sent()`` or ``on_error(exc)`` runs on the reactor thread once the
+        batch went out; ``exc`` is what the layer's ``send`` would have raised
+        (``ChannelFull``, ``MessageTooLarge``, a connection error ...).
+        """
+        return self.sends.send(channel, message, on_sent, on_error)
 
     def log_action(self, protocol: str, action: str, details: Mapping[str, Any]) -> None:
         """Report a server event to the action logger, never letting it break a connection."""

@@ -42,6 +42,7 @@ from twisted.web import http
 from twisted.web.iweb import INonQueuedRequestFactory
 from zope.interface import implementer
 
+from daphne.batching import PendingSend
 from daphne.context import DelayedCall, ServerContext
 from daphne.deadlines import Deadline
 from daphne.request_info import BadRequestError, RequestInfo, address_pair, parse_request
@@ -82,6 +83,8 @@ class AsgiRequest(http.Request):
         self.pending_chunk: dict[str, Any] | None = None
         self.body_retry_delay = _BODY_RETRY_FIRST
         self.body_call: DelayedCall | None = None
+        self.request_send: PendingSend | None = None
+        self.body_send: PendingSend | None = None
 
     # Receiving ----------------------------------------------------------------
 
@@ -190,56 +193,90 @@ class AsgiRequest(http.Request):
             "server": info.server,
         }
         more_body = self.content is not None and self.content.tell() < self.body_size
-        try:
-            if more_body:
+        if more_body:
+            try:
                 self.body_channel = context.channel_layer.new_channel("http.request.body?")
-                message["body_channel"] = self.body_channel
-            context.send("http.request", message)
-        except context.channel_full:
+            except Exception as exc:
+                self._request_failed(exc)
+                return
+            message["body_channel"] = self.body_channel
+        # The body (if any) is pumped once http.request is known to be queued, so
+        # it can never overtake the request or outlive a refused one.
+        self.request_send = context.send(
+            "http.request", message, self._request_sent, self._request_failed
+        )
+        self.timeout_call = context.response_deadlines.add(self._response_timed_out)
+
+    def _request_sent(self) -> None:
+        self.request_send = None
+        logger.debug(
+            "Sent http.request %s %s on %s", self.method, self.asgi_path, self.reply_channel
+        )
+        if self.body_channel is not None:
+            self._pump_body()
+
+    def _request_failed(self, exc: BaseException) -> None:
+        self.request_send = None
+        self.body_channel = None
+        context = self.context
+        if isinstance(exc, context.channel_full):
             logger.warning("http.request is full; answering 503 to %s", self.client)
             self.respond_error(503, "Server is busy; try again later.", close=True)
-            return
-        except context.message_too_large:
-            logger.error("http.request for %s was too large for the layer", info.path)
+        elif isinstance(exc, context.message_too_large):
+            logger.error("http.request for %s was too large for the layer", self.asgi_path)
             self.respond_error(413, "Request too large.", close=True)
-            return
-        except Exception as exc:
+        else:
             # The layer's server is unreachable (a Redis or RabbitMQ restart): the
             # client gets a clear 503 now rather than a dropped connection.
             logger.warning("Channel layer unavailable, answering 503 to %s: %r", self.client, exc)
             self.respond_error(503, "Channel layer unavailable; try again later.", close=True)
-            return
-        logger.debug("Sent http.request %s %s on %s", self.method, info.path, self.reply_channel)
-        self.timeout_call = context.response_deadlines.add(self._response_timed_out)
-        if more_body:
-            self._pump_body()
+        # A client that left meanwhile gets no response; still release the channel.
+        self._cancel_timeout()
+        self.context.forget(self.reply_channel)
 
     # Request body chunks -----------------------------------------------------
 
     def _pump_body(self) -> None:
+        """Queue the next body chunk (or retry the pending one); one chunk in flight."""
         self.body_call = None
         if self.finished or self._disconnected or self.body_channel is None:
             return
-        context = self.context
-        content = self.content
-        while content is not None:
-            if self.pending_chunk is None:
-                data = content.read(context.options.request_body_chunk_size)
-                more = content.tell() < self.body_size
-                self.pending_chunk = {"content": data, "more_content": more}
-            try:
-                context.send(self.body_channel, self.pending_chunk)
-            except context.channel_full:
-                # Back-pressure: the consumer is slower than the upload; wait and retry.
-                self.body_call = context.clock.callLater(self.body_retry_delay, self._pump_body)
-                self.body_retry_delay = min(_BODY_RETRY_MAX, self.body_retry_delay * 2)
+        if self.pending_chunk is None:
+            content = self.content
+            if content is None:
                 return
-            self.body_retry_delay = _BODY_RETRY_FIRST
-            finished = not self.pending_chunk["more_content"]
-            self.pending_chunk = None
-            if finished:
-                self.body_channel = None
-                return
+            data = content.read(self.context.options.request_body_chunk_size)
+            more = content.tell() < self.body_size
+            self.pending_chunk = {"content": data, "more_content": more}
+        self.body_send = self.context.send(
+            self.body_channel, self.pending_chunk, self._chunk_sent, self._chunk_failed
+        )
+
+    def _chunk_sent(self) -> None:
+        self.body_send = None
+        self.body_retry_delay = _BODY_RETRY_FIRST
+        chunk, self.pending_chunk = self.pending_chunk, None
+        if chunk is None or not chunk["more_content"]:
+            self.body_channel = None
+            return
+        self._pump_body()
+
+    def _chunk_failed(self, exc: BaseException) -> None:
+        self.body_send = None
+        if self.finished or self._disconnected or self.body_channel is None:
+            return
+        if isinstance(exc, self.context.channel_full):
+            # Back-pressure: the consumer is slower than the upload; wait and retry.
+            self.body_call = self.context.clock.callLater(self.body_retry_delay, self._pump_body)
+            self.body_retry_delay = min(_BODY_RETRY_MAX, self.body_retry_delay * 2)
+            return
+        logger.warning(
+            "Could not forward the body of %s to %s: %r; closing the connection",
+            self.asgi_path,
+            self.body_channel,
+            exc,
+        )
+        self.loseConnection()
 
     # Replies ------------------------------------------------------------------
 
@@ -354,16 +391,25 @@ class AsgiRequest(http.Request):
         if self.body_call is not None and self.body_call.active():
             self.body_call.cancel()
         self.body_call = None
+        if self.body_send is not None and self.body_send.cancel():
+            # Never handed to the layer: the chunk is simply not sent.
+            self.body_send = None
 
     def _send_disconnect(self) -> None:
         if self.reply_channel is None:
             return
-        try:
-            self.context.send(
-                "http.disconnect", {"reply_channel": self.reply_channel, "path": self.asgi_path}
-            )
-        except self.context.channel_full:
-            logger.debug("http.disconnect is full; not sending it")
+        self.context.send(
+            "http.disconnect",
+            {"reply_channel": self.reply_channel, "path": self.asgi_path},
+            on_error=self._notice_failed,
+        )
+
+    def _notice_failed(self, exc: BaseException) -> None:
+        # Best-effort notices (http.disconnect, the body's closed marker).
+        if isinstance(exc, self.context.channel_full):
+            logger.debug("Channel full; a disconnect notice for %s was not sent", self.asgi_path)
+        else:
+            logger.warning("Disconnect notice for %s not sent: %r", self.asgi_path, exc)
 
     def connectionLost(self, reason: Failure) -> None:
         """Tell the application the client left before the response was done."""
@@ -371,12 +417,17 @@ class AsgiRequest(http.Request):
         if self.upgraded or self.reply_channel is None or self.finished:
             return
         self._cancel_timeout()
+        if self.request_send is not None and self.request_send.cancel():
+            # The client left within the turn its request arrived: the request
+            # never reached the layer, so the application needs no disconnect.
+            self.request_send = None
+            self.body_channel = None
+            self.context.forget(self.reply_channel)
+            return
         self._stop_body()
         if self.body_channel is not None:
-            try:
-                self.context.send(self.body_channel, {"closed": True})
-            except self.context.channel_full:
-                logger.debug("%s is full; not sending the closed marker", self.body_channel)
+            self.context.send(self.body_channel, {"closed": True}, on_error=self._notice_failed)
+            self.body_channel = None
         self._send_disconnect()
         self.context.forget(self.reply_channel)
 

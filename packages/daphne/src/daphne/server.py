@@ -11,7 +11,9 @@ runs the reactor until ``stop()`` (any thread), SIGTERM/SIGINT (when
 "before shutdown" trigger stops the listening ports, refuses new requests with
 503, closes idle keep-alive connections, closes WebSockets with 1001, and
 waits up to ``shutdown_timeout`` seconds for in-flight requests before
-aborting what is left. Replies keep being read during that wait.
+aborting what is left. Replies keep being read during that wait. Sends still
+batched for the layer (disconnects above all) are flushed at the end of the
+drain, and once more after the reactor has closed the remaining sockets.
 """
 
 from __future__ import annotations
@@ -224,6 +226,7 @@ class Server:
                 type(reactor).__name__,
             )
         reactor.addSystemEventTrigger("before", "shutdown", self._drain)
+        reactor.addSystemEventTrigger("after", "shutdown", self._flush_sends)
         reactor.callWhenRunning(self._start, factory)
         reactor.run(installSignalHandlers=self.signal_handlers)
         if self._listen_error is not None:
@@ -325,12 +328,19 @@ class Server:
                     transport.abortConnection()
             if busy:
                 logger.warning("Aborted %d connections still busy at shutdown", len(busy))
+            context.sends.drain()
             if self.reader is not None:
                 self.reader.stop()
             finished.callback(None)
 
         check()
         return finished
+
+    def _flush_sends(self) -> None:
+        # Closing the last sockets queued their disconnects; the reactor will not
+        # turn again, so send them now.
+        if self.context is not None:
+            self.context.sends.drain()
 
 
 def _bridge_twisted_logging() -> None:

@@ -9,7 +9,7 @@ first; ``WebSocketFactory.upgrade`` then builds a ``WebSocketProtocol``, moves
 the socket over to it and replays the request head into Autobahn, which checks
 the handshake. States:
 
-HANDSHAKING  ``onConnect`` sends ``websocket.connect`` (order 0) and returns a
+HANDSHAKING  ``onConnect`` queues ``websocket.connect`` (order 0) and returns a
              Deferred, so the handshake is *held* until the application
              answers: ``accept: true`` or non-empty text/bytes -> 101 (data is
              sent once open, ``close`` with data closes right after);
@@ -17,9 +17,13 @@ HANDSHAKING  ``onConnect`` sends ``websocket.connect`` (order 0) and returns a
              ``websocket_connect_timeout`` -> 403. ``ChannelFull`` on connect
              -> 503, and no disconnect is ever sent (the app never saw it).
 OPEN         Each frame becomes ``websocket.receive`` with order 1, 2, ... .
-             On ``ChannelFull`` the frame is queued, reading from the socket is
-             paused (TCP back-pressure on the client) and sending is retried
-             with back-off; only after ``websocket_backpressure_timeout``
+             Frames wait in an outbox and go to the layer one at a time (one
+             per batch, see ``daphne.batching``), so a failed frame is retried
+             before any later one. Reading pauses while the outbox is long.
+             On ``ChannelFull`` (or an unreachable layer) the frame stays
+             first in the outbox, reading from the socket is paused (TCP
+             back-pressure on the client) and sending is retried with
+             back-off; only after ``websocket_backpressure_timeout``
              seconds of no progress is the socket closed with 1013. Replies
              send frames and/or close with the given code. Autobahn answers
              pings, sends keepalive pings and closes 1009 on oversize messages.
@@ -29,12 +33,16 @@ CLOSING      Daphne sent a close frame (app's close, lifetime, 1013, 1009):
              frames are forwarded.
 CLOSED       ``websocket.disconnect`` goes out exactly once, with the close
              code (1006 when the peer vanished) and the order after the last
-             frame the app received; frames still queued are dropped.
+             frame the app received. It waits for the frame in flight; frames
+             read before the close still go first unless the layer was
+             refusing them (then they are dropped). A socket gone before its
+             ``websocket.connect`` left the batch sends nothing at all.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any, cast
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -43,6 +51,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 
+from daphne.batching import PendingSend
 from daphne.context import DelayedCall, ServerContext
 from daphne.http_protocol import AsgiHTTPChannel, AsgiRequest
 from daphne.request_info import RequestInfo
@@ -53,6 +62,8 @@ logger = logging.getLogger(__name__)
 
 _RETRY_FIRST = 0.005
 _RETRY_MAX = 0.5
+#: Frames waiting behind the one in flight before reading from the socket pauses.
+_OUTBOX_PAUSE = 16
 _SENDABLE_CODES = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 
 HANDSHAKING, OPEN, CLOSING, CLOSED = "handshaking", "open", "closing", "closed"
@@ -71,13 +82,17 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.order = 0
         self.sent_order = 0
         self.connect_sent = False
+        self.connect_send: PendingSend | None = None
         self.disconnect_done = False
+        self.disconnect_queued = False
+        self.close_code = 1006
         self.accept_deferred: Deferred[Any] | None = None
         self.accepted = False
         self.offered_protocols: list[str] = []
         self.pending_frames: list[dict[str, Any]] = []
         self.close_after_open: int | None = None
-        self.outbox: list[dict[str, Any]] = []
+        self.outbox: deque[dict[str, Any]] = deque()
+        self.in_flight: dict[str, Any] | None = None
         self.retry_delay = _RETRY_FIRST
         self.blocked_since: float | None = None
         self.retry_call: DelayedCall | None = None
@@ -125,24 +140,42 @@ class WebSocketProtocol(WebSocketServerProtocol):
             "server": info.server,
             "order": 0,
         }
-        try:
-            context.send("websocket.connect", message)
-        except context.channel_full as exc:
-            logger.warning("websocket.connect is full; refusing %s with 503", info.path)
-            context.forget(self.reply_channel)
-            raise ConnectionDeny(503, "Server is busy") from exc
-        except Exception as exc:
-            logger.warning("Channel layer unavailable; refusing %s with 503: %r", info.path, exc)
-            context.forget(self.reply_channel)
-            raise ConnectionDeny(503, "Channel layer unavailable") from exc
-        self.connect_sent = True
         self.offered_protocols = [str(p) for p in request.protocols or ()]
-        context.log_action("websocket", "connecting", self._details())
         self.accept_deferred = Deferred()
+        self.connect_send = context.send(
+            "websocket.connect", message, self._connect_sent, self._connect_failed
+        )
         self.connect_timer = context.clock.callLater(
             context.options.websocket_connect_timeout, self._connect_timed_out
         )
         return self.accept_deferred
+
+    def _connect_sent(self) -> None:
+        self.connect_send = None
+        self.connect_sent = True
+        if self.asgi_state == CLOSED:
+            # The peer left while the batch went out: the app saw the connect,
+            # so it gets its disconnect.
+            self._send_disconnect()
+            return
+        self.context.log_action("websocket", "connecting", self._details())
+
+    def _connect_failed(self, exc: BaseException) -> None:
+        self.connect_send = None
+        path = self.info.path if self.info else ""
+        self.context.forget(self.reply_channel)
+        if isinstance(exc, self.context.channel_full):
+            logger.warning("websocket.connect is full; refusing %s with 503", path)
+            deny = ConnectionDeny(503, "Server is busy")
+        else:
+            logger.warning("Channel layer unavailable; refusing %s with 503: %r", path, exc)
+            deny = ConnectionDeny(503, "Channel layer unavailable")
+        deny.__cause__ = exc
+        if self.accept_deferred is None:
+            return
+        deferred, self.accept_deferred = self.accept_deferred, None
+        self._cancel(self.connect_timer)
+        deferred.errback(deny)
 
     def _choose_subprotocol(self) -> str | None:
         wanted = self.context.options.ws_protocols
@@ -282,49 +315,72 @@ class WebSocketProtocol(WebSocketServerProtocol):
             "text": None if isBinary else payload.decode("utf-8"),
         }
         self.outbox.append(message)
-        if len(self.outbox) == 1:
+        if self.in_flight is None and self.retry_call is None:
             self._flush_outbox()
+        elif len(self.outbox) >= _OUTBOX_PAUSE:
+            self._pause_reading()
 
     def _flush_outbox(self) -> None:
+        """Hand the first waiting frame to the layer; once all are out, resume or finish."""
         self.retry_call = None
-        context = self.context
-        while self.outbox and self.asgi_state == OPEN:
-            try:
-                context.send("websocket.receive", self.outbox[0])
-            except context.channel_full:
-                self._back_off()
-                return
-            except context.message_too_large:
-                logger.warning(
-                    "Frame on %s too large for the layer; closing 1009", self.reply_channel
-                )
-                self._close(1009)
-                return
-            except Exception as exc:
-                # An unreachable layer is treated like a full one: hold the frames,
-                # stop reading, retry with back-off, and close 1013 only if it lasts.
-                logger.warning("Channel layer unavailable for %s: %r", self.reply_channel, exc)
-                self._back_off()
-                return
-            self.sent_order = self.outbox.pop(0)["order"]
-        self.blocked_since = None
-        self.retry_delay = _RETRY_FIRST
-        if self.paused:
+        if self.in_flight is not None:
+            return
+        if self.outbox and self.asgi_state in (OPEN, CLOSED):
+            self.in_flight = self.outbox.popleft()
+            self.context.send(
+                "websocket.receive", self.in_flight, self._frame_sent, self._frame_failed
+            )
+            return
+        if self.asgi_state == CLOSED:
+            self._send_disconnect()
+        elif self.paused and self.asgi_state == OPEN:
             self.paused = False
             reader = _reading_transport(self.transport)
             if reader is not None:
                 reader.resumeProducing()
+
+    def _frame_sent(self) -> None:
+        frame, self.in_flight = self.in_flight, None
+        if frame is not None:
+            self.sent_order = frame["order"]
+        self.blocked_since = None
+        self.retry_delay = _RETRY_FIRST
+        self._flush_outbox()
+
+    def _frame_failed(self, exc: BaseException) -> None:
+        frame, self.in_flight = self.in_flight, None
+        if self.asgi_state == CLOSED:
+            # The socket is gone: no point holding frames back; finish now.
+            logger.debug("Dropping frames for closed %s: %r", self.reply_channel, exc)
+            self.outbox.clear()
+            self._send_disconnect()
+            return
+        if self.asgi_state != OPEN or frame is None:
+            return  # closing: frames are no longer forwarded
+        if isinstance(exc, self.context.message_too_large):
+            logger.warning("Frame on %s too large for the layer; closing 1009", self.reply_channel)
+            self._close(1009)
+            return
+        if not isinstance(exc, self.context.channel_full):
+            # An unreachable layer is treated like a full one: hold the frames,
+            # stop reading, retry with back-off, and close 1013 only if it lasts.
+            logger.warning("Channel layer unavailable for %s: %r", self.reply_channel, exc)
+        self.outbox.appendleft(frame)
+        self._back_off()
+
+    def _pause_reading(self) -> None:
+        if not self.paused:
+            self.paused = True
+            reader = _reading_transport(self.transport)
+            if reader is not None:
+                reader.pauseProducing()
 
     def _back_off(self) -> None:
         now = self.context.clock.seconds()
         if self.blocked_since is None:
             self.blocked_since = now
             logger.warning("websocket.receive is full; pausing reads from %s", self.reply_channel)
-        if not self.paused:
-            self.paused = True
-            reader = _reading_transport(self.transport)
-            if reader is not None:
-                reader.pauseProducing()
+        self._pause_reading()
         if now - self.blocked_since >= self.context.options.websocket_backpressure_timeout:
             logger.warning(
                 "websocket.receive stayed full; closing %s with 1013", self.reply_channel
@@ -351,32 +407,55 @@ class WebSocketProtocol(WebSocketServerProtocol):
         self.disconnect_done = True
         was_open = self.asgi_state in (OPEN, CLOSING)
         self.asgi_state = CLOSED
+        self.close_code = code if code is not None else 1006
         self.context.connections.discard(self)
         for call in (self.connect_timer, self.lifetime_timer, self.retry_call):
             self._cancel(call)
-        self.outbox.clear()
+        self.retry_call = None
+        if self.blocked_since is not None:
+            # The layer was refusing frames: the ones still waiting are dropped.
+            self.outbox.clear()
         if self.accept_deferred is not None:
             # The client left while we were waiting for the app's answer.
             self.accept_deferred = None
-        if not self.connect_sent or self.reply_channel is None or self.info is None:
-            return
-        try:
-            self.context.send(
-                "websocket.disconnect",
-                {
-                    "reply_channel": self.reply_channel,
-                    "code": code if code is not None else 1006,
-                    "path": self.info.path,
-                    "order": self.sent_order + 1,
-                },
-            )
-        except self.context.channel_full:
-            logger.debug("websocket.disconnect is full; not sending it")
-        except Exception as exc:
-            logger.warning("Channel layer unavailable; websocket.disconnect lost: %r", exc)
         self.context.forget(self.reply_channel)
+        if self.connect_send is not None and self.connect_send.cancel():
+            # Gone within the turn it arrived: the app never hears of this socket.
+            self.connect_send = None
+            return
         if was_open:
             self.context.log_action("websocket", "disconnected", self._details())
+        # Frames read before the close still go first; the disconnect follows them.
+        self._flush_outbox()
+
+    def _send_disconnect(self) -> None:
+        """Queue websocket.disconnect once the connect and every frame are settled."""
+        if (
+            self.disconnect_queued
+            or not self.connect_sent
+            or self.in_flight is not None
+            or self.outbox
+            or self.reply_channel is None
+            or self.info is None
+        ):
+            return
+        self.disconnect_queued = True
+        self.context.send(
+            "websocket.disconnect",
+            {
+                "reply_channel": self.reply_channel,
+                "code": self.close_code,
+                "path": self.info.path,
+                "order": self.sent_order + 1,
+            },
+            on_error=self._disconnect_failed,
+        )
+
+    def _disconnect_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, self.context.channel_full):
+            logger.debug("websocket.disconnect is full; not sending it")
+        else:
+            logger.warning("Channel layer unavailable; websocket.disconnect lost: %r", exc)
 
     def unregisterProducer(self) -> None:
         """Unregister a producer only if one is registered (Autobahn always calls this)."""

@@ -1,0 +1,179 @@
+"""Send layer messages in batches: one layer call per reactor turn.
+
+How this works
+--------------
+Protocol code never blocks on the channel layer message by message.
+``SendBatcher.send`` queues a ``(channel, message)`` pair with two callbacks
+and returns a ``PendingSend``. The first send queued in a reactor turn
+schedules ``flush`` with ``clock.callLater(0, ...)``, so everything the reactor
+handled in that turn (requests from many sockets, frames, disconnects) goes
+out together: in one ``send_many(pairs)`` call when the layer offers it
+(asgi_redis pipelines a batch into one round trip per shard), else with one
+``send`` per message. Then each entry's ``on_sent()`` or ``on_error(exc)``
+runs on the reactor thread, in queue order; ``exc`` is the exception a plain
+``send`` would have raised (``ChannelFull``, ``MessageTooLarge``, a connection
+error ...). A callback that raises is logged and does not stop the others.
+
+Ordering: a batch reaches the layer in queue order, but one message of a batch
+can fail while a later one succeeds (a worker made room in between), so a
+connection keeps at most one ordered message in flight and queues the next one
+from the previous one's ``on_sent``; sends queued while a batch is being
+handled go into the next batch. A queued message can be cancelled until its
+batch is handed to the layer; after that its callbacks always run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from daphne.deadlines import Clock, DelayedCall
+
+__all__ = ["OnError", "OnSent", "PendingSend", "SendBatcher"]
+
+logger = logging.getLogger(__name__)
+
+OnSent = Callable[[], None]
+OnError = Callable[[BaseException], None]
+
+_QUEUED, _CANCELLED, _HANDED = 0, 1, 2
+_DRAIN_ROUNDS = 100
+
+
+class PendingSend:
+    """One queued message; ``cancel()`` withdraws it until its batch goes out."""
+
+    __slots__ = ("channel", "message", "on_error", "on_sent", "state")
+
+    def __init__(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        on_sent: OnSent | None,
+        on_error: OnError | None,
+    ) -> None:
+        self.channel = channel
+        self.message = message
+        self.on_sent = on_sent
+        self.on_error = on_error
+        self.state = _QUEUED
+
+    def queued(self) -> bool:
+        """Return True while the message waits for its batch (and can be cancelled)."""
+        return self.state == _QUEUED
+
+    def cancel(self) -> bool:
+        """Withdraw the message if its batch has not gone out; return True if withdrawn."""
+        if self.state != _QUEUED:
+            return False
+        self.state = _CANCELLED
+        self.message = {}
+        self.on_sent = self.on_error = None
+        return True
+
+
+class SendBatcher:
+    """Queue sends for one layer and flush them once per reactor turn."""
+
+    def __init__(self, channel_layer: Any, clock: Clock) -> None:
+        self.channel_layer = channel_layer
+        self.clock = clock
+        send_many = getattr(channel_layer, "send_many", None)
+        self.send_many: Callable[[list[tuple[str, dict[str, Any]]]], list[Any]] | None = (
+            send_many if callable(send_many) else None
+        )
+        self.queue: list[PendingSend] = []
+        self.flush_call: DelayedCall | None = None
+
+    def send(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        on_sent: OnSent | None = None,
+        on_error: OnError | None = None,
+    ) -> PendingSend:
+        """Queue ``message`` for ``channel``; it goes out with this turn's batch."""
+        entry = PendingSend(channel, message, on_sent, on_error)
+        self.queue.append(entry)
+        if self.flush_call is None:
+            self.flush_call = self.clock.callLater(0, self.flush)
+        return entry
+
+    def pending(self) -> int:
+        """Return how many queued messages still wait for a flush."""
+        return sum(1 for entry in self.queue if entry.state == _QUEUED)
+
+    def flush(self) -> None:
+        """Send everything queued so far in one layer call, then run the callbacks."""
+        call, self.flush_call = self.flush_call, None
+        if call is not None and call.active():
+            call.cancel()
+        batch = [entry for entry in self.queue if entry.state == _QUEUED]
+        self.queue = []
+        if not batch:
+            return
+        for entry in batch:
+            entry.state = _HANDED
+        results = self._send_batch(batch)
+        for entry, result in zip(batch, results, strict=True):
+            try:
+                if result is None:
+                    if entry.on_sent is not None:
+                        entry.on_sent()
+                elif entry.on_error is not None:
+                    entry.on_error(result)
+                else:
+                    logger.warning("Could not send a message on %s: %r", entry.channel, result)
+            except Exception:
+                logger.exception("Error handling the outcome of a send on %s", entry.channel)
+            entry.message = {}
+            entry.on_sent = entry.on_error = None
+
+    def drain(self) -> None:
+        """Flush until nothing is queued, including follow-ups queued by callbacks."""
+        for _ in range(_DRAIN_ROUNDS):
+            if not self.queue:
+                return
+            self.flush()
+        if self.queue:
+            logger.warning("Gave up flushing %d queued sends at shutdown", self.pending())
+
+    def _send_batch(self, batch: list[PendingSend]) -> list[BaseException | None]:
+        pairs = [(entry.channel, entry.message) for entry in batch]
+        send_many = self.send_many
+        if send_many is not None:
+            try:
+                results = send_many(pairs)
+            except Exception as exc:
+                # send_many only raises for a malformed argument; fail every entry
+                # rather than leave connections waiting for an outcome.
+                logger.exception("send_many failed for a batch of %d messages", len(pairs))
+                return [exc] * len(pairs)
+            if not isinstance(results, list | tuple) or len(results) != len(pairs):
+                error = RuntimeError(
+                    f"send_many() returned {results!r:.80} for {len(pairs)} messages; it must "
+                    "return one entry (None or an exception) per (channel, message) pair."
+                )
+                logger.error("%s", error)
+                return [error] * len(pairs)
+            logger.debug("Sent a batch of %d messages with send_many", len(pairs))
+            return [_as_outcome(result) for result in results]
+        outcomes: list[BaseException | None] = []
+        send = self.channel_layer.send
+        for channel, message in pairs:
+            try:
+                send(channel, message)
+            except Exception as exc:  # reported to the entry's on_error
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
+
+def _as_outcome(result: object) -> BaseException | None:
+    if result is None or isinstance(result, BaseException):
+        return result
+    return RuntimeError(
+        f"send_many() reported {result!r:.80} for a message; expected None or an exception."
+    )
