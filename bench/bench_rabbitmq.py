@@ -10,13 +10,13 @@ reported as the median of the rounds, with the RabbitMQ/Redis ratio:
 * fan-out: ``send_group`` to a 1,000-member group of process-specific channels
   (one reader prefix, as Daphne uses), timed until every member's copy is read.
 
-With ``--floor`` each round also times the same round trip in bare pika, with
+Each round also times the same round trip in bare pika (``--no-floor`` skips it), with
 no layer: long-lived consumers (prefetch one, ack on delivery) and publisher
 confirms on the same broker. That is the fastest a layer on pika's
 ``BlockingConnection`` could go, so it shows how much of the gap to Redis is
 the layer's and how much is pika's and the broker's.
 
-    .venv/bin/python bench/bench_rabbitmq.py [--quick] [--floor]
+    .venv/bin/python bench/bench_rabbitmq.py [--quick] [--no-floor]
 
 Writes ``bench/results/rabbitmq.json``. The Redis layer is skipped (and said
 so) when ``asgi_redis.RedisChannelLayer`` does not import or its server does
@@ -144,7 +144,7 @@ def fan_out(layer: Any, members: int, prefix: str) -> float:
 
 
 def pika_round_trip(count: int) -> list[float]:
-    """Return ``count`` ping-to-pong times in milliseconds in bare pika (see --floor)."""
+    """Return ``count`` ping-to-pong times in milliseconds in bare pika (see --no-floor)."""
     import pika
     from asgi_rabbitmq._wire import streamline
 
@@ -225,7 +225,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer messages and rounds")
     parser.add_argument(
-        "--floor", action="store_true", help="also time the round trip in bare pika (no layer)"
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip timing the round trip in bare pika (no layer), which runs by default",
     )
     args = parser.parse_args()
     rounds = 3 if args.quick else 5

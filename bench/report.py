@@ -111,7 +111,12 @@ def adapt_ipc(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target]]
                     f"{key}: faster than Redis", entry.get("speedup_vs_redis"), 1.0, strict=True
                 )
             )
-    return ["new", "legacy", "redis", "speedup_vs_legacy", "speedup_vs_redis"], rows, targets
+    pair = results.get("pair.msgs_per_s") or {}
+    if pair.get("floor_vs_legacy") is not None:
+        # Context, not a target: the pair loop with no store at all (see bench_ipc.py).
+        rows.append(("pair floor (checks + msgpack + free lock, no store)", {**pair}))
+    columns = ["new", "legacy", "redis", "floor", "speedup_vs_legacy", "speedup_vs_redis"]
+    return [*columns, "floor_vs_legacy"], rows, targets
 
 
 def adapt_rabbitmq(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target]]:
@@ -126,6 +131,15 @@ def adapt_rabbitmq(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Tar
     targets = [
         _target(f"{k}: within 2x of Redis (slowdown <= 2)", v, 2.0, higher=False)
         for k, v in slow.items()
+    ]
+    floor, floor_ratios = median.get("pika-floor") or {}, data.get("pika_floor_vs_redis") or {}
+    # Context, not a target: bare pika with long-lived consumers, no layer.
+    rows += [
+        (
+            f"bare pika {k}",
+            {"rabbitmq": v, "redis": redis.get(k), "slowdown_vs_redis": floor_ratios.get(k)},
+        )
+        for k, v in floor.items()
     ]
     return ["rabbitmq", "redis", "slowdown_vs_redis"], rows, targets
 
