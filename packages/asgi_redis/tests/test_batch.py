@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 import redis
 from asgi_redis import RedisChannelLayer, RedisUnavailableError
 
-from .conftest import REDIS_URL, RedisProcess
+from .conftest import REDIS_URL, REDIS_URL_2, RedisProcess
 
 
 def _count_packets(layer: RedisChannelLayer) -> list[tuple[int, int]]:
@@ -194,3 +196,62 @@ def test_send_many_and_receive_across_shards_falls_back_and_loses_nothing(
     assert received == ("work", {"job": 1})
     for n in range(20):
         assert layer.receive([f"reply{n}!"]) == (f"reply{n}!x", {"n": n})
+
+
+def test_send_many_async_queues_reports_and_reloads_scripts(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(shards=2, capacity=2)
+    redis.Redis.from_url(REDIS_URL).script_flush()
+    redis.Redis.from_url(REDIS_URL_2).script_flush()
+    pairs = [(f"a{n}!x", {"n": n}) for n in range(10)]
+    pairs += [("b?only", {"n": 10}), ("b?only", {"n": 11}), ("b?only", {"n": 12})]
+    pairs.append(("bad name", {"n": 13}))
+
+    results = asyncio.run(layer.send_many_async(pairs))
+
+    assert results[:12] == [None] * 12
+    assert isinstance(results[12], layer.ChannelFull)
+    assert isinstance(results[13], TypeError)
+    for n in range(10):
+        assert layer.receive([f"a{n}!"]) == (f"a{n}!x", {"n": n})
+    assert [layer.receive(["b?only"])[1] for _ in range(2)] == [{"n": 10}, {"n": 11}]
+
+
+def test_send_many_async_reports_an_unreachable_server_per_message(
+    own_redis: RedisProcess, prefix: str
+) -> None:
+    layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=2)
+
+    async def batch(n: int) -> list[BaseException | None]:
+        return await layer.send_many_async([("c", {"n": n}), ("d", {"n": n})])
+
+    assert asyncio.run(batch(0)) == [None, None]
+    own_redis.stop()
+    results = asyncio.run(batch(1))
+    assert all(isinstance(result, RedisUnavailableError) for result in results)
+    own_redis.start()
+    assert asyncio.run(batch(2)) == [None, None]
+    # The restarted server keeps no data, so only the batch sent after it is there.
+    assert layer.receive(["c"]) == ("c", {"n": 2})
+    assert layer.receive(["d"]) == ("d", {"n": 2})
+    layer.close()
+
+
+def test_send_many_async_does_not_wait_behind_a_blocked_receive_async(
+    make_layer: Callable[..., RedisChannelLayer],
+) -> None:
+    layer = make_layer(receive_timeout=5)
+
+    async def main() -> tuple[float, object]:
+        waiting = asyncio.ensure_future(layer.receive_async(["idle!"]))
+        await asyncio.sleep(0.2)  # the receive's BLPOP is now blocking on the server
+        started = time.monotonic()
+        results = await layer.send_many_async([("idle!x", {"n": 1})])
+        took = time.monotonic() - started
+        assert results == [None]
+        return took, await waiting
+
+    took, received = asyncio.run(main())
+    assert took < 2  # not behind the BLPOP, which would take the 5 s receive_timeout
+    assert received == ("idle!x", {"n": 1})

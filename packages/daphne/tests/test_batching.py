@@ -7,6 +7,7 @@ protocols without sockets or sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from collections.abc import Callable
@@ -470,3 +471,57 @@ def test_graceful_shutdown_flushes_queued_sends_before_it_finishes() -> None:
     harness.context.send("http.disconnect", {"reply_channel": "b", "path": "/"})
     server._flush_sends()
     assert layer.on("http.disconnect") == [{"reply_channel": "b", "path": "/"}]
+
+
+class _AsyncLayer:
+    """A layer whose send_many_async answers when the test releases it."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.release: asyncio.Event | None = None
+        self.blocking_calls = 0
+
+    class ChannelFull(Exception):
+        pass
+
+    def send_many(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        self.blocking_calls += 1
+        self.batches.append([channel for channel, _message in pairs])
+        return [None] * len(pairs)
+
+    async def send_many_async(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        self.batches.append([channel for channel, _message in pairs])
+        assert self.release is not None
+        await self.release.wait()
+        return [None if channel != "full" else self.ChannelFull("full") for channel, _m in pairs]
+
+
+def test_with_an_event_loop_batches_are_awaited_not_blocked_on() -> None:
+    layer = _AsyncLayer()
+    outcomes: list[Any] = []
+
+    async def main() -> None:
+        layer.release = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        clock = Clock()
+        batcher = SendBatcher(layer, clock, loop)
+        batcher.send("a", {}, lambda: outcomes.append("a sent"), outcomes.append)
+        batcher.send("full", {}, lambda: outcomes.append("full sent"), outcomes.append)
+        clock.advance(0)  # the flush: starts the batch and returns at once
+        await asyncio.sleep(0)
+        assert layer.batches == [["a", "full"]] and outcomes == [] and batcher.in_flight == 1
+        batcher.send("b", {}, lambda: outcomes.append("b sent"), outcomes.append)
+        clock.advance(0)  # a second batch while the first is still in flight
+        await asyncio.sleep(0)
+        assert layer.batches == [["a", "full"], ["b"]] and batcher.in_flight == 2
+        layer.release.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert batcher.in_flight == 0
+        assert outcomes[0] == "a sent" and isinstance(outcomes[1], layer.ChannelFull)
+        assert outcomes[2] == "b sent"
+        batcher.send("c", {}, lambda: outcomes.append("c sent"), outcomes.append)
+        batcher.drain()  # at shutdown: sent synchronously, callbacks run before it returns
+        assert layer.blocking_calls == 1 and outcomes[-1] == "c sent"
+
+    asyncio.run(main())

@@ -123,6 +123,10 @@ class AsyncFastConnection:
         self._protocol: _ReplyProtocol | None = None
         self._connecting: asyncio.Lock | None = None
 
+    async def connect(self) -> None:
+        """Open the connection now if it is not open (requests also do this)."""
+        await self._connected()
+
     async def request(
         self,
         commands: Sequence[Sequence[Any]],

@@ -40,13 +40,14 @@ import redis
 from asgiref.base_layer import require_send_pairs
 from redis.exceptions import NoScriptError
 
+from ._async_fast import FastPathUnsupported
 from ._errors import unavailable
 from ._waiting import timeout_arg
 
 if TYPE_CHECKING:
     from .core import PreparedSend, RedisChannelLayer
 
-__all__ = ["send_many", "send_many_and_receive"]
+__all__ = ["send_many", "send_many_and_receive", "send_many_async"]
 
 Received = tuple[str, dict[str, Any]] | tuple[None, None]
 
@@ -57,9 +58,75 @@ def send_many(
     layer: RedisChannelLayer, messages: Iterable[tuple[str, dict[str, Any]]]
 ) -> list[BaseException | None]:
     """Send ``(channel, message)`` pairs with one packet per shard; return each outcome."""
-    pairs = require_send_pairs(messages)
-    results: list[BaseException | None] = [None] * len(pairs)
     now = layer._now_ms()
+    results, per_shard = _prepare_batch(layer, require_send_pairs(messages), now)
+    refused: list[tuple[int, PreparedSend]] = []
+    for shard, items in per_shard.items():
+        commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+        try:
+            replies = _run_batch(layer, shard, commands)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            _fail_shard(layer, shard, items, results, exc)
+            continue
+        refused.extend(_sort_replies(items, replies, results))
+    return _finish_batch(layer, refused, results, now)
+
+
+async def send_many_async(
+    layer: RedisChannelLayer, messages: Iterable[tuple[str, dict[str, Any]]]
+) -> list[BaseException | None]:
+    """``send_many`` without blocking the event loop (the lean asyncio path).
+
+    Every shard's packet is written before any reply is awaited, so a batch
+    for several shards costs one round trip, not one per shard.
+    """
+    pairs = require_send_pairs(messages)
+    fast = layer._async_fast_sends
+    if fast is None:
+        return send_many(layer, pairs)
+    connections = await fast.get()
+    now = layer._now_ms()
+    results, per_shard = _prepare_batch(layer, pairs, now)
+    try:
+        for shard in per_shard:
+            await connections[shard].connect()
+    except FastPathUnsupported:
+        layer._async_fast_sends = None  # TLS: nothing was written yet, send the usual way
+        return send_many(layer, pairs)
+    except (redis.ConnectionError, redis.TimeoutError):
+        pass  # reported per shard below
+    in_flight = []
+    for shard, items in per_shard.items():
+        commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+        try:
+            future = await connections[shard].request(commands)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            _fail_shard(layer, shard, items, results, exc)
+            continue
+        in_flight.append((shard, items, commands, future))
+    refused: list[tuple[int, PreparedSend]] = []
+    for shard, items, commands, future in in_flight:
+        connection = connections[shard]
+        try:
+            replies = await connection.wait(future)
+            missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if missing:
+                load = ("SCRIPT", "LOAD", layer._scripts["SEND"].source)
+                again = await connection.request([load, *(commands[n] for n in missing)])
+                for n, reply in zip(missing, (await connection.wait(again))[1:], strict=True):
+                    replies[n] = reply
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            _fail_shard(layer, shard, items, results, exc)
+            continue
+        refused.extend(_sort_replies(items, replies, results))
+    return _finish_batch(layer, refused, results, now)
+
+
+def _prepare_batch(
+    layer: RedisChannelLayer, pairs: list[tuple[str, Any]], now: int
+) -> tuple[list[BaseException | None], dict[int, list[tuple[int, PreparedSend]]]]:
+    """Check and encode every pair; return the outcomes so far and the sends per shard."""
+    results: list[BaseException | None] = [None] * len(pairs)
     per_shard: dict[int, list[tuple[int, PreparedSend]]] = {}
     for index, (channel, message) in enumerate(pairs):
         try:
@@ -68,17 +135,27 @@ def send_many(
             results[index] = exc
             continue
         per_shard.setdefault(prepared.targets[0][0], []).append((index, prepared))
-    refused: list[tuple[int, PreparedSend]] = []
-    for shard, items in per_shard.items():
-        commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
-        try:
-            replies = _run_batch(layer, shard, commands)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            error = unavailable(layer._describe_shard(shard), exc)
-            for index, _prepared in items:
-                results[index] = error
-            continue
-        refused.extend(_sort_replies(items, replies, results))
+    return results, per_shard
+
+
+def _fail_shard(
+    layer: RedisChannelLayer,
+    shard: int,
+    items: list[tuple[int, PreparedSend]],
+    results: list[BaseException | None],
+    exc: BaseException,
+) -> None:
+    error = unavailable(layer._describe_shard(shard), exc)
+    for index, _prepared in items:
+        results[index] = error
+
+
+def _finish_batch(
+    layer: RedisChannelLayer,
+    refused: list[tuple[int, PreparedSend]],
+    results: list[BaseException | None],
+    now: int,
+) -> list[BaseException | None]:
     # Only after every shard's packet, so earlier messages get the free space first.
     for index, prepared in sorted(refused, key=lambda item: item[0]):
         results[index] = _send_elsewhere(layer, prepared, now)

@@ -47,7 +47,7 @@ from redis.exceptions import NoScriptError
 from . import _scripts
 from ._async import LoopClients
 from ._async_fast import AsyncFastConnection, FastPathUnsupported
-from ._batch import send_many, send_many_and_receive
+from ._batch import send_many, send_many_and_receive, send_many_async
 from ._codec import Codec, MessageDecodeError
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
 from ._errors import unavailable
@@ -165,6 +165,11 @@ class RedisChannelLayer(BaseChannelLayer):
         self._async_fast: LoopClients | None = (
             LoopClients(self._make_async_fast_connections) if HAVE_HIREDIS else None
         )
+        # Sends get connections of their own: on a receive's connection they would
+        # wait behind its BLPOP for as long as it blocks.
+        self._async_fast_sends: LoopClients | None = (
+            LoopClients(self._make_async_fast_connections) if HAVE_HIREDIS else None
+        )
         self._prefetched = PrefetchBuffer()
 
     # Configuration hooks (overridden by the Sentinel layer) --------------------
@@ -237,6 +242,16 @@ class RedisChannelLayer(BaseChannelLayer):
         ``send`` would have raised for it (see :mod:`asgi_redis._batch`).
         """
         return send_many(self, messages)
+
+    async def send_many_async(
+        self, messages: Iterable[tuple[str, dict[str, Any]]]
+    ) -> list[BaseException | None]:
+        """``send_many`` that awaits Redis instead of blocking the event loop.
+
+        Daphne uses it so its reactor keeps serving sockets while a batch is in
+        flight. Without hiredis (or over TLS) it calls ``send_many``.
+        """
+        return await send_many_async(self, messages)
 
     def send_many_and_receive(
         self,
@@ -595,8 +610,9 @@ class RedisChannelLayer(BaseChannelLayer):
     async def close_async(self) -> None:
         """Close the running event loop's connections now (they also close at loop shutdown)."""
         await self._loop_clients.aclose()
-        if self._async_fast is not None:
-            await self._async_fast.aclose()
+        for clients in (self._async_fast, self._async_fast_sends):
+            if clients is not None:
+                await clients.aclose()
 
     def new_channel(self, pattern: str) -> str:
         """Return a new ``?`` channel name starting with ``pattern``."""

@@ -14,6 +14,12 @@ runs on the reactor thread, in queue order; ``exc`` is the exception a plain
 ``send`` would have raised (``ChannelFull``, ``MessageTooLarge``, a connection
 error ...). A callback that raises is logged and does not stop the others.
 
+On Twisted's asyncio reactor, when the layer offers ``send_many_async``
+(asgi_redis does), the flush does not wait for the layer at all: it starts a
+task for the batch and the callbacks run when the layer has answered, so the
+reactor keeps serving sockets while a batch is in flight and several batches
+may be in flight at once. At shutdown ``drain`` sends synchronously.
+
 Ordering: a batch reaches the layer in queue order, but one message of a batch
 can fail while a later one succeeds (a worker made room in between), so a
 connection keeps at most one ordered message in flight and queues the next one
@@ -24,8 +30,9 @@ batch is handed to the layer; after that its callbacks always run.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from daphne.deadlines import Clock, DelayedCall
@@ -76,13 +83,24 @@ class PendingSend:
 class SendBatcher:
     """Queue sends for one layer and flush them once per reactor turn."""
 
-    def __init__(self, channel_layer: Any, clock: Clock) -> None:
+    def __init__(
+        self,
+        channel_layer: Any,
+        clock: Clock,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.channel_layer = channel_layer
         self.clock = clock
         send_many = getattr(channel_layer, "send_many", None)
         self.send_many: Callable[[list[tuple[str, dict[str, Any]]]], list[Any]] | None = (
             send_many if callable(send_many) else None
         )
+        send_many_async = getattr(channel_layer, "send_many_async", None)
+        self.loop = loop
+        self.send_many_async: Callable[..., Coroutine[Any, Any, list[Any]]] | None = (
+            send_many_async if loop is not None and callable(send_many_async) else None
+        )
+        self.in_flight = 0
         self.queue: list[PendingSend] = []
         self.flush_call: DelayedCall | None = None
 
@@ -104,8 +122,12 @@ class SendBatcher:
         """Return how many queued messages still wait for a flush."""
         return sum(1 for entry in self.queue if entry.state == _QUEUED)
 
-    def flush(self) -> None:
-        """Send everything queued so far in one layer call, then run the callbacks."""
+    def flush(self, blocking: bool = False) -> None:
+        """Send everything queued so far in one layer call, then run the callbacks.
+
+        With ``send_many_async`` (and not ``blocking``) the callbacks run later,
+        when the layer has answered.
+        """
         call, self.flush_call = self.flush_call, None
         if call is not None and call.active():
             call.cancel()
@@ -115,7 +137,28 @@ class SendBatcher:
             return
         for entry in batch:
             entry.state = _HANDED
-        results = self._send_batch(batch)
+        if self.send_many_async is not None and self.loop is not None and not blocking:
+            pairs = [(entry.channel, entry.message) for entry in batch]
+            task: asyncio.Task[list[Any]] = self.loop.create_task(self.send_many_async(pairs))
+            self.in_flight += 1
+            task.add_done_callback(lambda done: self._sent_async(batch, done))
+            return
+        self._complete(batch, self._send_batch(batch))
+
+    def _sent_async(self, batch: list[PendingSend], task: asyncio.Task[list[Any]]) -> None:
+        self.in_flight -= 1
+        results: list[BaseException | None]
+        if task.cancelled():
+            results = [ConnectionError("the send was cancelled")] * len(batch)
+        elif task.exception() is not None:
+            exc = task.exception()
+            logger.error("send_many_async failed for a batch of %d messages: %r", len(batch), exc)
+            results = [exc] * len(batch)
+        else:
+            results = _checked_results(task.result(), len(batch))
+        self._complete(batch, results)
+
+    def _complete(self, batch: list[PendingSend], results: list[BaseException | None]) -> None:
         for entry, result in zip(batch, results, strict=True):
             try:
                 if result is None:
@@ -135,7 +178,7 @@ class SendBatcher:
         for _ in range(_DRAIN_ROUNDS):
             if not self.queue:
                 return
-            self.flush()
+            self.flush(blocking=True)
         if self.queue:
             logger.warning("Gave up flushing %d queued sends at shutdown", self.pending())
 
@@ -150,15 +193,8 @@ class SendBatcher:
                 # rather than leave connections waiting for an outcome.
                 logger.exception("send_many failed for a batch of %d messages", len(pairs))
                 return [exc] * len(pairs)
-            if not isinstance(results, list | tuple) or len(results) != len(pairs):
-                error = RuntimeError(
-                    f"send_many() returned {results!r:.80} for {len(pairs)} messages; it must "
-                    "return one entry (None or an exception) per (channel, message) pair."
-                )
-                logger.error("%s", error)
-                return [error] * len(pairs)
             logger.debug("Sent a batch of %d messages with send_many", len(pairs))
-            return [_as_outcome(result) for result in results]
+            return _checked_results(results, len(pairs))
         outcomes: list[BaseException | None] = []
         send = self.channel_layer.send
         for channel, message in pairs:
@@ -169,6 +205,18 @@ class SendBatcher:
             else:
                 outcomes.append(None)
         return outcomes
+
+
+def _checked_results(results: object, count: int) -> list[BaseException | None]:
+    """Return ``results`` as one outcome per message, or ``count`` errors if it is malformed."""
+    if not isinstance(results, list | tuple) or len(results) != count:
+        error = RuntimeError(
+            f"send_many() returned {results!r:.80} for {count} messages; it must "
+            "return one entry (None or an exception) per (channel, message) pair."
+        )
+        logger.error("%s", error)
+        return [error] * count
+    return [_as_outcome(result) for result in results]
 
 
 def _as_outcome(result: object) -> BaseException | None:

@@ -81,7 +81,8 @@ class ServerContext:
         self.idle_deadlines: DeadlineQueue | None = None
         if options.http_idle_timeout is not None:
             self.idle_deadlines = DeadlineQueue(clock, options.http_idle_timeout)
-        self.sends = SendBatcher(channel_layer, clock)
+        # On Twisted's asyncio reactor, batches are awaited there instead of blocking it.
+        self.sends = SendBatcher(channel_layer, clock, getattr(clock, "_asyncioEventloop", None))
         self.channel_full: type[BaseException] = getattr(channel_layer, "ChannelFull", _NeverRaised)
         self.message_too_large: type[BaseException] = getattr(
             channel_layer, "MessageTooLarge", _NeverRaised
