@@ -178,3 +178,28 @@ def test_the_lean_async_path_reconnects_after_its_connection_is_closed(
         return got
 
     assert asyncio.run(main()) == [("again!x", {"n": n}) for n in range(3)]
+
+
+def test_failed_reconnects_of_the_async_path_never_exhaust_the_pool() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    layer = RedisChannelLayer(
+        hosts=[f"redis://127.0.0.1:{port}/0"], connection_kwargs={"socket_connect_timeout": 1}
+    )
+
+    async def main() -> list[str]:
+        errors = []
+        for _ in range(150):  # more attempts than the pool's 100 connections
+            result = (await layer.send_many_async([("c", {"n": 1})]))[0]
+            errors.append(str(result))
+            try:
+                await layer.receive_async(["c"])
+            except ConnectionError as exc:
+                errors.append(str(exc))
+        return errors
+
+    errors = asyncio.run(main())
+    assert len(errors) == 300
+    assert not [error for error in errors if "Too many connections" in error]
+    assert all("unavailable" in error for error in errors)

@@ -119,6 +119,9 @@ class AsyncFastConnection:
 
     def __init__(self, pool: Any, timeout: float | None) -> None:
         self._pool = pool
+        # One redis-py connection object, reconnected as needed: each make_connection()
+        # counts against the pool's max_connections for good.
+        self._connection: Any = None
         self.timeout = timeout
         self._protocol: _ReplyProtocol | None = None
         self._connecting: asyncio.Lock | None = None
@@ -205,7 +208,9 @@ class AsyncFastConnection:
 
     def _open_socket(self) -> socket.socket:
         """Connect (and authenticate) with redis-py; take its socket over."""
-        connection = self._pool.make_connection()
+        if self._connection is None:
+            self._connection = self._pool.make_connection()
+        connection = self._connection
         try:
             connection.connect()
         except (redis.ConnectionError, redis.TimeoutError):
