@@ -60,6 +60,16 @@ def send_many(
     """Send ``(channel, message)`` pairs with one packet per shard; return each outcome."""
     now = layer._now_ms()
     results, per_shard = _prepare_batch(layer, require_send_pairs(messages), now)
+    return _send_prepared(layer, results, per_shard, now)
+
+
+def _send_prepared(
+    layer: RedisChannelLayer,
+    results: list[BaseException | None],
+    per_shard: dict[int, list[tuple[int, PreparedSend]]],
+    now: int,
+) -> list[BaseException | None]:
+    """Send what :func:`_prepare_batch` prepared, one packet per shard; fill ``results``."""
     refused: list[tuple[int, PreparedSend]] = []
     for shard, items in per_shard.items():
         commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
@@ -175,19 +185,11 @@ def send_many_and_receive(
         return layer.send_many(pairs), layer.receive(names, block)
     plan = layer._plan(names)
     now = layer._now_ms()
-    results: list[BaseException | None] = [None] * len(pairs)
-    items: list[tuple[int, PreparedSend]] = []
-    for index, (channel, message) in enumerate(pairs):
-        try:
-            items.append((index, layer._prepare_send(channel, message, now)))
-        except Exception as exc:  # reported per message, like a plain send would raise it
-            results[index] = exc
-    if len(plan) != 1 or any(prepared.targets[0][0] != plan[0][0] for _i, prepared in items):
-        valid = [pairs[index] for index, _prepared in items]
-        for (index, _prepared), result in zip(items, layer.send_many(valid), strict=True):
-            results[index] = result
-        return results, layer.receive(names, block)
+    results, per_shard = _prepare_batch(layer, pairs, now)
+    if len(plan) != 1 or any(shard != plan[0][0] for shard in per_shard):
+        return _send_prepared(layer, results, per_shard, now), layer.receive(names, block)
     shard, queues = plan[0]
+    items = per_shard.get(shard, [])
     deadline = time.monotonic() + layer.receive_timeout
     commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
     if block:

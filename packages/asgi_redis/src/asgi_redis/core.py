@@ -556,14 +556,11 @@ class RedisChannelLayer(BaseChannelLayer):
             raise
 
     def _rescue(self, task: asyncio.Future[list[Any]], queue: str) -> None:
-        if task.cancelled() or task.exception() is not None:
-            return
-        entries = task.result()[1]
-        if isinstance(entries, list) and entries:
-            self._prefetched.add(queue, entries)
+        if not task.cancelled() and task.exception() is None:
+            self._keep_orphans(queue, task.result())
 
     def _receive_many_args(self, queue: str) -> tuple[Any, ...]:
-        return self._script_args("RECEIVE_MANY", self._now_ms(), "1", PREFETCH, queue)
+        return self._pop_args([queue], True, "1")
 
     async def _receive_many_reload(self, client: Any, shard: int, queue: str) -> Any:
         """Load RECEIVE_MANY into a server that lacks it and pop with it."""
