@@ -31,6 +31,8 @@ fail() {
 print_env() {
     echo "export ASGI_REDIS_URL=redis://127.0.0.1:${REDIS_PORTS[0]}/0"
     echo "export ASGI_REDIS_URL_2=redis://127.0.0.1:${REDIS_PORTS[1]}/0"
+    # The same server as ASGI_REDIS_URL, over its unix socket (one-machine deployments).
+    echo "export ASGI_REDIS_UNIX_URL=unix://$STATE/redis-${REDIS_PORTS[0]}.sock?db=0"
     echo "export ASGI_REDIS_SENTINEL=127.0.0.1:$SENTINEL_PORT"
     echo "export ASGI_REDIS_SENTINEL_SERVICE=channels-test"
     echo "export ASGI_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2F"
@@ -64,7 +66,8 @@ start_redis() {  # port [extra args...]
     mkdir -p "$STATE/redis-$port"
     redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
         --dir "$STATE/redis-$port" --pidfile "$STATE/redis-$port.pid" \
-        --logfile "$STATE/redis-$port.log" --save "" --appendonly no "$@" >/dev/null
+        --logfile "$STATE/redis-$port.log" --save "" --appendonly no \
+        --unixsocket "$STATE/redis-$port.sock" --unixsocketperm 700 "$@" >/dev/null
 }
 
 start_sentinel() {

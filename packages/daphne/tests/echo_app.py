@@ -84,6 +84,13 @@ def _http(message: dict[str, Any]) -> None:
             channel_layer.send(reply, {"content": b"chunk%d\n" % index, "more_content": True})
         channel_layer.send(reply, {"content": b"end\n"})
         return
+    if path == "/large":
+        # 2 MB in eight messages: more than a socket buffer, so Daphne's writes go partial.
+        channel_layer.send(reply, {"status": 200, "headers": [], "more_content": True})
+        for index in range(8):
+            chunk = bytes([index]) * 262_144
+            channel_layer.send(reply, {"content": chunk, "more_content": index < 7})
+        return
     if path == "/hop":
         channel_layer.send(
             reply,

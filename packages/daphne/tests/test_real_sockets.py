@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +131,19 @@ def test_streaming_response_is_chunked(server: DaphneProcess) -> None:
     _status, headers, body = fetch(server.port, "/stream")
     assert headers["transfer-encoding"] == "chunked"
     assert body == b"chunk0\nchunk1\nchunk2\nend\n"
+
+
+def test_large_response_to_a_client_that_reads_late_arrives_whole(server: DaphneProcess) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        connection.request("GET", "/large")
+        time.sleep(1.0)  # not reading: Daphne's socket buffer fills and its writes go partial
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert body == b"".join(bytes([index]) * 262_144 for index in range(8))
 
 
 def test_no_reply_gives_503_after_http_timeout(server: DaphneProcess) -> None:

@@ -5,14 +5,15 @@ How this works
 Protocol code never blocks on the channel layer message by message.
 ``SendBatcher.send`` queues a ``(channel, message)`` pair with two callbacks
 and returns a ``PendingSend``. The first send queued in a reactor turn
-schedules ``flush`` with ``clock.callLater(0, ...)``, so everything the reactor
-handled in that turn (requests from many sockets, frames, disconnects) goes
-out together: in one ``send_many(pairs)`` call when the layer offers it
-(asgi_redis pipelines a batch into one round trip per shard), else with one
-``send`` per message. Then each entry's ``on_sent()`` or ``on_error(exc)``
-runs on the reactor thread, in queue order; ``exc`` is the exception a plain
-``send`` would have raised (``ChannelFull``, ``MessageTooLarge``, a connection
-error ...). A callback that raises is logged and does not stop the others.
+schedules ``flush`` with ``clock.callLater(0, ...)`` (``loop.call_soon`` on an
+event loop), so everything the reactor handled in that turn (requests from many
+sockets, frames, disconnects) goes out together: in one ``send_many(pairs)``
+call when the layer offers it (asgi_redis pipelines a batch into one round trip
+per shard), else with one ``send`` per message. Then each entry's
+``on_sent()`` or ``on_error(exc)`` runs on the reactor thread, in queue order;
+``exc`` is the exception a plain ``send`` would have raised (``ChannelFull``,
+``MessageTooLarge``, a connection error ...). A callback that raises is logged
+and does not stop the others.
 
 On Twisted's asyncio reactor, when the layer offers ``send_many_async``
 (asgi_redis does), the flush does not wait for the layer at all: it starts a
@@ -102,7 +103,7 @@ class SendBatcher:
         )
         self.in_flight = 0
         self.queue: list[PendingSend] = []
-        self.flush_call: DelayedCall | None = None
+        self.flush_call: DelayedCall | asyncio.Handle | None = None
 
     def send(
         self,
@@ -115,7 +116,12 @@ class SendBatcher:
         entry = PendingSend(channel, message, on_sent, on_error)
         self.queue.append(entry)
         if self.flush_call is None:
-            self.flush_call = self.clock.callLater(0, self.flush)
+            # On an event loop, call_soon: Twisted's callLater(0) costs a heap entry
+            # and a reschedule of the loop's timer per batch.
+            if self.loop is not None:
+                self.flush_call = self.loop.call_soon(self.flush)
+            else:
+                self.flush_call = self.clock.callLater(0, self.flush)
         return entry
 
     def pending(self) -> int:
@@ -129,7 +135,9 @@ class SendBatcher:
         when the layer has answered.
         """
         call, self.flush_call = self.flush_call, None
-        if call is not None and call.active():
+        if isinstance(call, asyncio.Handle):
+            call.cancel()
+        elif call is not None and call.active():
             call.cancel()
         batch = [entry for entry in self.queue if entry.state == _QUEUED]
         self.queue = []

@@ -46,6 +46,7 @@ from daphne.batching import PendingSend
 from daphne.context import DelayedCall, ServerContext
 from daphne.deadlines import Deadline
 from daphne.request_info import BadRequestError, RequestInfo, address_pair, parse_request
+from daphne.write_coalescing import install_write_coalescing
 
 __all__ = ["AsgiHTTPChannel", "AsgiRequest", "RequestFactory"]
 
@@ -479,10 +480,20 @@ class AsgiHTTPChannel(http.HTTPChannel):
     #: Timer that closes the connection if a request head takes too long to arrive.
     head_deadline: DelayedCall | None = None
 
+    #: This end's address, asked of the socket once per connection, not per request.
+    _host: Any = None
+
     def connectionMade(self) -> None:
-        """Track the connection so a shutdown can close it."""
+        """Track the connection so a shutdown can close it; coalesce its writes."""
         super().connectionMade()
         self.context.connections.add(self)
+        install_write_coalescing(self.transport, self.context.clock)
+
+    def getHost(self) -> Any:
+        """Return this end's address (Twisted's ``Request`` asks for it on every request)."""
+        if self._host is None:
+            self._host = super().getHost()
+        return self._host
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Forget the connection."""
