@@ -13,6 +13,11 @@ each figure is the median of the rounds.
 * fan-out: ``send_group`` to a 1,000-member group; time per call, and every
   member's copies counted afterwards (loss must be zero).
 
+Both versions run twice per round: over TCP loopback (the main figures) and
+over the same server's unix socket (``new-unix`` / ``legacy-unix``, the usual
+transport when Redis runs on the application's machine; ``scripts/services.sh``
+creates the socket). ``--no-unix`` skips the latter.
+
     .venv/bin/python bench/bench_redis.py [--quick]
 
 Prints a table and writes ``bench/results/redis.json``.
@@ -31,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 
@@ -42,6 +48,10 @@ from _peers import ensure_legacy_venv  # noqa: E402
 
 BASE_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
 BENCH_URL = BASE_URL.rsplit("/", 1)[0] + "/3"
+_UNIX_SOCKET = urlsplit(
+    os.environ.get("ASGI_REDIS_UNIX_URL") or f"unix://{BENCH.parent}/.state/redis-16379.sock"
+).path
+BENCH_UNIX_URL = f"unix://{_UNIX_SOCKET}?db=3"
 NEW_PYTHON = Path(sys.executable)
 
 # Run by both interpreters; only the interpreter (and so the asgi_redis version) differs.
@@ -135,13 +145,13 @@ def _cleanup(prefix: str) -> None:
 class Peer:
     """One asgi_redis version: a command-serving worker and an echo process."""
 
-    def __init__(self, impl: str, python: Path, script: Path) -> None:
+    def __init__(self, impl: str, python: Path, script: Path, url: str) -> None:
         self.impl = impl
         self.prefix = _prefix(impl)
         argv = [str(python), str(script)]
-        self.echo = subprocess.Popen([*argv, "echo", BENCH_URL, self.prefix])
+        self.echo = subprocess.Popen([*argv, "echo", url, self.prefix])
         self.server = subprocess.Popen(
-            [*argv, "serve", BENCH_URL, self.prefix],
+            [*argv, "serve", url, self.prefix],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -181,25 +191,35 @@ def _percentile(samples: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, smaller rounds")
+    parser.add_argument("--no-unix", action="store_true", help="skip the unix-socket runs")
     args = parser.parse_args()
     sizes = (
         {"n": 500, "m": 100, "members": 1000, "rounds": 9}
         if args.quick
         else {"n": 1000, "m": 300, "members": 1000, "rounds": 21}
     )
-    pythons = {"new": NEW_PYTHON, "legacy": ensure_legacy_venv()}
-    rounds: dict[str, list[dict[str, float]]] = {"new": [], "legacy": []}
-    pings: dict[str, list[float]] = {"new": [], "legacy": []}
+    legacy_python = ensure_legacy_venv()
+    setups = {"new": (NEW_PYTHON, BENCH_URL), "legacy": (legacy_python, BENCH_URL)}
+    if not args.no_unix:
+        if not Path(_UNIX_SOCKET).exists():
+            raise SystemExit(
+                f"No Redis unix socket at {_UNIX_SOCKET}: start the servers with "
+                "scripts/services.sh start, or pass --no-unix."
+            )
+        setups["new-unix"] = (NEW_PYTHON, BENCH_UNIX_URL)
+        setups["legacy-unix"] = (legacy_python, BENCH_UNIX_URL)
+    rounds: dict[str, list[dict[str, float]]] = {impl: [] for impl in setups}
+    pings: dict[str, list[float]] = {impl: [] for impl in setups}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "redis_worker.py"
         script.write_text(WORKER)
-        peers = {impl: Peer(impl, python, script) for impl, python in pythons.items()}
+        peers = {impl: Peer(impl, py, script, url) for impl, (py, url) in setups.items()}
         try:
             for peer in peers.values():  # warm up: imports, connections, script cache
                 peer.run("throughput", 100)
                 peer.run("ping", 20)
             for number in range(sizes["rounds"]):
-                order = ["new", "legacy"] if number % 2 == 0 else ["legacy", "new"]
+                order = list(setups) if number % 2 == 0 else list(reversed(setups))
                 for impl in order:
                     peer = peers[impl]
                     figures = peer.run("throughput", sizes["n"])
@@ -233,6 +253,11 @@ def main() -> None:
         "best_round_throughput_x": new["best_pair_per_s"] / old["best_pair_per_s"],
         "best_round_fanout_x_faster": old["best_send_group_ms"] / new["best_send_group_ms"],
     }
+    if "new-unix" in medians:
+        new_unix, old_unix = medians["new-unix"], medians["legacy-unix"]
+        ratios["unix_throughput_x"] = new_unix["pair_per_s"] / old_unix["pair_per_s"]
+        ratios["unix_round_trip_p50_x_faster"] = old_unix["p50_ms"] / new_unix["p50_ms"]
+        ratios["unix_fanout_1000_x_faster"] = old_unix["send_group_ms"] / new_unix["send_group_ms"]
     rows = [
         ("send + receive (msg/s)", "pair_per_s", "{:,.0f}"),
         ("send only (msg/s)", "send_per_s", "{:,.0f}"),
@@ -248,9 +273,9 @@ def main() -> None:
         f"asgi_redis 2 vs asgi_redis 1.4.3, {sizes['rounds']} interleaved rounds "
         f"(medians; round trips pooled), Redis {BENCH_URL}"
     )
-    print(f"{'figure':28} {'asgi_redis 2':>14} {'1.4.3':>14}")
+    print(f"{'figure':28} " + " ".join(f"{impl:>14}" for impl in medians))
     for label, key, fmt in rows:
-        print(f"{label:28} {fmt.format(new[key]):>14} {fmt.format(old[key]):>14}")
+        print(f"{label:28} " + " ".join(f"{fmt.format(m[key]):>14}" for m in medians.values()))
     print()
     for name, value in ratios.items():
         print(f"{name:28} {value:8.2f}x")
@@ -261,6 +286,7 @@ def main() -> None:
                 "quick": args.quick,
                 "sizes": sizes,
                 "server": BENCH_URL,
+                "unix_server": None if args.no_unix else BENCH_UNIX_URL,
                 "result": medians,
                 "ratios": ratios,
                 "rounds": rounds,

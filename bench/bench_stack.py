@@ -4,6 +4,8 @@ Configurations (each a set of real processes serving ``bench/stack/benchproj``):
 
 * ``new-redis`` / ``new-ipc`` / ``new-rabbitmq``: this project's ``daphne`` plus
   N ``manage.py runworker`` on asgi_redis / asgi_ipc / asgi_rabbitmq.
+* ``new-redis-unix`` / ``legacy-redis-unix``: the same Redis server reached over
+  its unix socket instead of TCP loopback (the usual one-machine deployment).
 * ``new-inmemory``: this project's ``manage.py runserver`` (in-memory layer).
 * ``legacy-redis`` / ``legacy-ipc`` / ``legacy-inmemory``: the original stack
   (channels 1.1.8, daphne 1.4.2, asgi_redis 1.4.3, asgi_ipc 1.4.2, asgiref 1.1.2,
@@ -61,7 +63,16 @@ MODERN_REQUIREMENTS = [
     "redis==5.2.1",
     "gunicorn==23.0.0",
 ]
-QUICK_CONFIGS = ["new-redis", "legacy-redis", "new-ipc", "legacy-ipc", "modern", "gunicorn"]
+QUICK_CONFIGS = [
+    "new-redis",
+    "legacy-redis",
+    "new-redis-unix",
+    "legacy-redis-unix",
+    "new-ipc",
+    "legacy-ipc",
+    "modern",
+    "gunicorn",
+]
 FULL_CONFIGS = [*QUICK_CONFIGS, "new-rabbitmq", "new-inmemory", "legacy-inmemory"]
 REDIS_DB = 9  # the tests use db 0; the layer benchmarks use others
 
@@ -70,6 +81,12 @@ def bench_redis_url() -> str:
     """Return the shared Redis server's URL, pointed at the benchmark's database."""
     base = urlsplit(os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0"))
     return urlunsplit((base.scheme, base.netloc, f"/{REDIS_DB}", "", ""))
+
+
+def bench_redis_unix_url() -> str:
+    """Return the same Redis server's unix-socket URL (``services.sh`` makes the socket)."""
+    url = os.environ.get("ASGI_REDIS_UNIX_URL") or f"unix://{ROOT}/.state/redis-16379.sock"
+    return f"unix://{urlsplit(url).path}?db={REDIS_DB}"
 
 
 def build_deployment(
@@ -86,6 +103,9 @@ def build_deployment(
         ),
     }
     side, _, layer = name.partition("-")
+    if layer == "redis-unix":
+        layer = "redis"
+        env["BENCH_REDIS_URL"] = bench_redis_unix_url()
     if name == "gunicorn":
         env["BENCH_LAYER"] = "wsgi"
         command = [
@@ -182,7 +202,7 @@ def get(medians: dict[str, Any], config: str, test: str, key: str) -> float | No
 def compute_ratios(medians: dict[str, Any]) -> dict[str, float | None]:
     """Return the ratios of this project's figures to the peers' (higher is better)."""
     out: dict[str, float | None] = {}
-    for layer in ("redis", "ipc", "inmemory"):
+    for layer in ("redis", "redis-unix", "ipc", "inmemory"):
         new, legacy = f"new-{layer}", f"legacy-{layer}"
         out[f"http_rps.{new}/{legacy}"] = ratio(
             get(medians, new, "http", "rps"), get(medians, legacy, "http", "rps")
@@ -196,7 +216,7 @@ def compute_ratios(medians: dict[str, Any]) -> dict[str, float | None]:
         out[f"broadcast_last.{legacy}/{new}"] = ratio(
             get(medians, legacy, "broadcast", "last_ms"), get(medians, new, "broadcast", "last_ms")
         )
-    for new in ("new-redis", "new-ipc", "new-rabbitmq", "new-inmemory"):
+    for new in ("new-redis", "new-redis-unix", "new-ipc", "new-rabbitmq", "new-inmemory"):
         out[f"http_rps.{new}/gunicorn"] = ratio(
             get(medians, new, "http", "rps"), get(medians, "gunicorn", "http", "rps")
         )
@@ -221,12 +241,15 @@ def paired_ratios(raw: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """
     pairs = [
         ("new-redis", "legacy-redis"),
+        ("new-redis-unix", "legacy-redis-unix"),
         ("new-ipc", "legacy-ipc"),
         ("new-inmemory", "legacy-inmemory"),
     ]
     pairs += [
         ("new-redis", "gunicorn"),
         ("new-redis", "modern"),
+        ("new-redis-unix", "gunicorn"),
+        ("new-redis-unix", "modern"),
         ("new-ipc", "gunicorn"),
         ("new-ipc", "modern"),
     ]
@@ -271,6 +294,23 @@ def compute_targets(
     add(
         "WebSocket echo (Redis) ahead of channels 4 + daphne 4",
         ratios.get("ws_msgs.new-redis/modern"),
+        1.0,
+        True,
+    )
+    # The same targets with Redis on its unix socket (one machine): context rows.
+    add(
+        "HTTP Daphne+Redis (unix socket) >= 70% of gunicorn requests/s",
+        ratios.get("http_rps.new-redis-unix/gunicorn"),
+        0.7,
+    )
+    add(
+        "WebSocket echo (Redis, unix socket) >= 2x original stack (also on the socket)",
+        ratios.get("ws_msgs.new-redis-unix/legacy-redis-unix"),
+        2.0,
+    )
+    add(
+        "WebSocket echo (Redis, unix socket) ahead of channels 4 + daphne 4",
+        ratios.get("ws_msgs.new-redis-unix/modern"),
         1.0,
         True,
     )
