@@ -246,11 +246,36 @@ return 1
 """
 )
 
+_SETTLE = r"""
+-- After popping ``popped`` entries from a queue: drop it from the index once empty,
+-- else leave one wake-up token per queued message. The index keeps the old head's
+-- expiry: an early score only makes a sweep look at this queue sooner, where trim()
+-- corrects it.
+local function settle_tokens(queue, qk, popped, blocking)
+  local wk = P .. 'w:' .. queue
+  local left = redis.call('LLEN', qk)
+  if left == 0 then
+    redis.call('ZREM', E, queue)
+    redis.call('DEL', wk)
+  elseif blocking then
+    -- A blocking receive's BLPOP took one token already: drop only the surplus.
+    local tokens = redis.call('LLEN', wk)
+    if tokens > left then
+      redis.call('LTRIM', wk, tokens - left, -1)
+    end
+  else
+    redis.call('LPOP', wk, popped)
+  end
+end
+
+"""
+
 #: ARGV 5-: '1' if a wake-up token may have been taken for this call (blocking receive),
 #: then queue names in the order to try. Return the first live entry popped, or false.
 RECEIVE = (
     _HEAD
     + _EVICT
+    + _SETTLE
     + r"""
 local blocking = ARGV[5] == '1'
 local found = false
@@ -273,22 +298,7 @@ for i = 6, #ARGV do
     evict(channel_of(entry))
   end
   if popped > 0 then
-    -- The index keeps the old head's expiry: an early score only makes a sweep look
-    -- at this queue sooner, where trim() corrects it.
-    local wk = P .. 'w:' .. queue
-    local left = redis.call('LLEN', qk)
-    if left == 0 then
-      redis.call('ZREM', E, queue)
-      redis.call('DEL', wk)
-    elseif blocking then
-      -- Keep one token per queued message: drop the surplus.
-      local tokens = redis.call('LLEN', wk)
-      if tokens > left then
-        redis.call('LTRIM', wk, tokens - left, -1)
-      end
-    else
-      redis.call('LPOP', wk, popped)
-    end
+    settle_tokens(queue, qk, popped, blocking)
   end
   if found then
     break
@@ -497,6 +507,7 @@ return {pending, oldest, counters(S .. 'all')}
 RECEIVE_MANY = (
     _HEAD
     + _EVICT
+    + _SETTLE
     + r"""
 local blocking = ARGV[5] == '1'
 local limit = tonumber(ARGV[6])
@@ -519,20 +530,7 @@ while #found < limit do
   end
 end
 if popped > 0 then
-  local wk = P .. 'w:' .. queue
-  local left = redis.call('LLEN', qk)
-  if left == 0 then
-    redis.call('ZREM', E, queue)
-    redis.call('DEL', wk)
-  elseif blocking then
-    -- Keep one token per queued message: drop the surplus.
-    local tokens = redis.call('LLEN', wk)
-    if tokens > left then
-      redis.call('LTRIM', wk, tokens - left, -1)
-    end
-  else
-    redis.call('LPOP', wk, popped)
-  end
+  settle_tokens(queue, qk, popped, blocking)
 end
 return found
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from channels.asgi import DEFAULT_CHANNEL_LAYER, channel_layers
 
@@ -41,8 +41,12 @@ def _require_content(kind: str, name: str, content: object) -> dict[str, Any]:
     return dict(content)
 
 
-class Channel:
-    """A named channel on a layer: ``Channel("my.channel").send({...})``."""
+class _Destination:
+    """What Channel and Group share: a validated name, a layer, and buffered sends."""
+
+    #: The class name in error messages, and the layer method that checks a name.
+    _kind = ""
+    _name_check = ""
 
     def __init__(
         self,
@@ -50,29 +54,43 @@ class Channel:
         alias: str = DEFAULT_CHANNEL_LAYER,
         channel_layer: ChannelLayerWrapper | Any | None = None,
     ) -> None:
-        self.name = _require_name("Channel", name)
+        self.name = _require_name(self._kind, name)
         self.channel_layer = _resolve_layer(alias, channel_layer)
 
     def send(self, content: Mapping[str, Any], immediately: bool = False) -> None:
-        """Send ``content`` on this channel.
+        """Send ``content`` here.
 
         Inside a consumer the send is buffered and happens when the consumer
         finishes, unless ``immediately`` is true.
         """
-        message = _require_content("Channel", self.name, content)
+        message = _require_content(self._kind, self.name, content)
         from channels.message import pending_message_store
 
         if not immediately and pending_message_store.active():
-            _check_name(self.channel_layer, "require_channel_name", self.name)
-            pending_message_store.append(self, message)
+            _check_name(self.channel_layer, self._name_check, self.name)
+            # Only the two subclasses below exist, so the store sees a Channel or a Group.
+            pending_message_store.append(cast("Channel | Group", self), message)
             return
-        self.channel_layer.send(self.name, message)
+        self._send_now(message)
+
+    def _send_now(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def __str__(self) -> str:
         return self.name
 
     def __repr__(self) -> str:
-        return f"<Channel {self.name!r}>"
+        return f"<{self._kind} {self.name!r}>"
+
+
+class Channel(_Destination):
+    """A named channel on a layer: ``Channel("my.channel").send({...})``."""
+
+    _kind = "Channel"
+    _name_check = "require_channel_name"
+
+    def _send_now(self, message: dict[str, Any]) -> None:
+        self.channel_layer.send(self.name, message)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Channel):
@@ -83,17 +101,11 @@ class Channel:
         return hash(self.name)
 
 
-class Group:
+class Group(_Destination):
     """A named group of channels: ``Group("chat").add(reply_channel)`` then ``.send({...})``."""
 
-    def __init__(
-        self,
-        name: str,
-        alias: str = DEFAULT_CHANNEL_LAYER,
-        channel_layer: ChannelLayerWrapper | Any | None = None,
-    ) -> None:
-        self.name = _require_name("Group", name)
-        self.channel_layer = _resolve_layer(alias, channel_layer)
+    _kind = "Group"
+    _name_check = "require_group_name"
 
     def add(self, channel: Channel | str) -> None:
         """Add ``channel`` (a Channel or a name) to the group; adding twice does nothing."""
@@ -103,26 +115,8 @@ class Group:
         """Remove ``channel`` (a Channel or a name) from the group if it is a member."""
         self.channel_layer.group_discard(self.name, _channel_name(channel))
 
-    def send(self, content: Mapping[str, Any], immediately: bool = False) -> None:
-        """Send ``content`` to every member of the group.
-
-        Inside a consumer the send is buffered and happens when the consumer
-        finishes, unless ``immediately`` is true.
-        """
-        message = _require_content("Group", self.name, content)
-        from channels.message import pending_message_store
-
-        if not immediately and pending_message_store.active():
-            _check_name(self.channel_layer, "require_group_name", self.name)
-            pending_message_store.append(self, message)
-            return
+    def _send_now(self, message: dict[str, Any]) -> None:
         self.channel_layer.send_group(self.name, message)
-
-    def __str__(self) -> str:
-        return self.name
-
-    def __repr__(self) -> str:
-        return f"<Group {self.name!r}>"
 
 
 def _check_name(layer: Any, check: str, name: str) -> None:

@@ -11,7 +11,11 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels.asgi import DEFAULT_CHANNEL_LAYER, InvalidChannelLayerError, channel_layers
+from channels.management.layer_commands import (
+    add_layer_argument,
+    cross_process_layer,
+    log_to_stream,
+)
 from channels.message import Message
 from channels.signals import worker_process_ready
 from channels.worker import Worker, WorkerGroup
@@ -19,8 +23,6 @@ from channels.worker import Worker, WorkerGroup
 __all__ = ["Command"]
 
 logger = logging.getLogger(__name__)
-
-LOG_FORMAT = "%(asctime)s - %(levelname)s - %(module)s - %(message)s"
 
 
 class Command(BaseCommand):  # type: ignore[misc]
@@ -32,12 +34,7 @@ class Command(BaseCommand):  # type: ignore[misc]
     def add_arguments(self, parser: CommandParser) -> None:
         """Add --layer, --only-channels, --exclude-channels and --threads."""
         super().add_arguments(parser)
-        parser.add_argument(
-            "--layer",
-            dest="layer",
-            default=DEFAULT_CHANNEL_LAYER,
-            help="Channel layer alias to use (default: %(default)s).",
-        )
+        add_layer_argument(parser)
         parser.add_argument(
             "--only-channels",
             dest="only_channels",
@@ -64,20 +61,14 @@ class Command(BaseCommand):  # type: ignore[misc]
         threads = options.get("threads", 1)
         if not isinstance(threads, int) or threads < 1:
             raise CommandError(f"--threads is {threads!r}; it must be 1 or more.")
-        alias = options.get("layer") or DEFAULT_CHANNEL_LAYER
-        try:
-            channel_layer = channel_layers[alias]
-        except InvalidChannelLayerError as exc:
-            raise CommandError(str(exc)) from exc
-        if channel_layer.local_only():
-            raise CommandError(
-                f"Channel layer {alias!r} is the in-memory layer, which cannot span "
-                "processes, so a separate runworker would never see any message. Use a "
-                "cross-process layer such as asgi_redis.RedisChannelLayer or "
-                "asgi_ipc.IPCChannelLayer in CHANNEL_LAYERS, or run everything in one "
-                "process with runserver."
-            )
-        self._setup_logging()
+        channel_layer = cross_process_layer(
+            options.get("layer"),
+            "a separate runworker would never see any message. Use a "
+            "cross-process layer such as asgi_redis.RedisChannelLayer or "
+            "asgi_ipc.IPCChannelLayer in CHANNEL_LAYERS, or run everything in one "
+            "process with runserver.",
+        )
+        log_to_stream("channels", self.stderr, self.verbosity)
         self._install_static_consumer(channel_layer)
         worker_kwargs: dict[str, Any] = {
             "channel_layer": channel_layer,
@@ -100,18 +91,6 @@ class Command(BaseCommand):  # type: ignore[misc]
         worker.ready()
         worker.run()
         logger.info("Worker stopped.")
-
-    def _setup_logging(self) -> None:
-        level = logging.WARNING
-        if self.verbosity == 1:
-            level = logging.INFO
-        elif self.verbosity > 1:
-            level = logging.DEBUG
-        handler = logging.StreamHandler(self.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        channels_logger = logging.getLogger("channels")
-        channels_logger.addHandler(handler)
-        channels_logger.setLevel(level)
 
     def _install_static_consumer(self, channel_layer: Any) -> None:
         """Serve static files from the worker under DEBUG, like runserver does."""

@@ -7,14 +7,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels.asgi import DEFAULT_CHANNEL_LAYER, InvalidChannelLayerError, channel_layers
 from channels.delay.worker import DELAY_CHANNEL, DelayWorker
+from channels.management.layer_commands import (
+    add_layer_argument,
+    cross_process_layer,
+    log_to_stream,
+)
 
 __all__ = ["Command"]
 
 logger = logging.getLogger(__name__)
-
-LOG_FORMAT = "%(asctime)s - %(levelname)s - %(module)s - %(message)s"
 
 
 class Command(BaseCommand):  # type: ignore[misc]
@@ -26,12 +28,7 @@ class Command(BaseCommand):  # type: ignore[misc]
     def add_arguments(self, parser: CommandParser) -> None:
         """Add --layer and --sleep."""
         super().add_arguments(parser)
-        parser.add_argument(
-            "--layer",
-            dest="layer",
-            default=DEFAULT_CHANNEL_LAYER,
-            help="Channel layer alias to use (default: %(default)s).",
-        )
+        add_layer_argument(parser)
         parser.add_argument(
             "--sleep",
             dest="sleep",
@@ -45,19 +42,13 @@ class Command(BaseCommand):  # type: ignore[misc]
         sleep = options.get("sleep", 1.0)
         if isinstance(sleep, bool) or not isinstance(sleep, int | float) or not sleep > 0:
             raise CommandError(f"--sleep is {sleep!r}; give a number of seconds above 0, e.g. 1.")
-        alias = options.get("layer") or DEFAULT_CHANNEL_LAYER
-        try:
-            channel_layer = channel_layers[alias]
-        except InvalidChannelLayerError as exc:
-            raise CommandError(str(exc)) from exc
-        if channel_layer.local_only():
-            raise CommandError(
-                f"Channel layer {alias!r} is the in-memory layer, which cannot span processes, "
-                "so rundelay would never see a message sent by another process. Use a "
-                "cross-process layer such as asgi_redis.RedisChannelLayer or "
-                "asgi_ipc.IPCChannelLayer."
-            )
-        self._setup_logging(int(options.get("verbosity", 1)))
+        channel_layer = cross_process_layer(
+            options.get("layer"),
+            "rundelay would never see a message sent by another process. Use a "
+            "cross-process layer such as asgi_redis.RedisChannelLayer or "
+            "asgi_ipc.IPCChannelLayer.",
+        )
+        log_to_stream("channels.delay", self.stderr, int(options.get("verbosity", 1)))
         worker = DelayWorker(channel_layer, database_sleep_duration=float(sleep))
         logger.info(
             "Running the delay server on %s, listening on %s (database poll every %ss)",
@@ -66,11 +57,3 @@ class Command(BaseCommand):  # type: ignore[misc]
             sleep,
         )
         worker.run()
-
-    def _setup_logging(self, verbosity: int) -> None:
-        level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-        handler = logging.StreamHandler(self.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        delay_logger = logging.getLogger("channels.delay")
-        delay_logger.addHandler(handler)
-        delay_logger.setLevel(level)
