@@ -194,8 +194,18 @@ def _copy_value(item: Any, path: str, key: object, size: list[int]) -> Any:
         return _copy_dict(item, f"{path}[{key!r}]", size)
     if kind is list or kind is tuple:
         size[0] += 1
-        sub = f"{path}[{key!r}]"
-        return [_copy_value(element, sub, index, size) for index, element in enumerate(item)]
+        copied: list[Any] = []
+        sub = ""  # the element path, built only for elements that are not plain leaves
+        for index, element in enumerate(item):
+            # Inline bytes and ASCII str: headers are lists of such pairs on every request.
+            element_kind = type(element)
+            if element_kind is bytes or (element_kind is str and element.isascii()):
+                size[0] += len(element) + 2
+                copied.append(element)
+            else:
+                sub = sub or f"{path}[{key!r}]"
+                copied.append(_copy_value(element, sub, index, size))
+        return copied
     if isinstance(item, bytearray | memoryview):
         data = bytes(item)
         size[0] += len(data) + 2

@@ -78,6 +78,7 @@ class ServerContext:
         self.connections: set[Closable] = set()
         self.accepting = True
         self.response_deadlines = DeadlineQueue(clock, options.http_timeout)
+        self.head_deadlines = DeadlineQueue(clock, options.request_head_timeout)
         self.idle_deadlines: DeadlineQueue | None = None
         if options.http_idle_timeout is not None:
             self.idle_deadlines = DeadlineQueue(clock, options.http_idle_timeout)

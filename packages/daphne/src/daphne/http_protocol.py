@@ -45,6 +45,7 @@ from zope.interface import implementer
 from daphne.batching import PendingSend
 from daphne.context import DelayedCall, ServerContext
 from daphne.deadlines import Deadline
+from daphne.keepalive import LazyTimeoutMixin
 from daphne.request_info import BadRequestError, RequestInfo, address_pair, parse_request
 from daphne.write_coalescing import install_write_coalescing
 
@@ -470,15 +471,15 @@ def _as_bytes(value: object, what: str) -> bytes:
     raise ValueError(f"{what} is {type(value).__name__} {value!r:.60}; it must be bytes")
 
 
-class AsgiHTTPChannel(http.HTTPChannel):
+class AsgiHTTPChannel(LazyTimeoutMixin, http.HTTPChannel):
     """An HTTP/1.x connection that can hand itself over to a WebSocket protocol."""
 
     context: ServerContext
     #: The HTTP/2 connection that took over when ALPN chose h2 (shutdown asks it).
     switched_to: Any = None
 
-    #: Timer that closes the connection if a request head takes too long to arrive.
-    head_deadline: DelayedCall | None = None
+    #: Closes the connection if a request head takes too long to arrive.
+    head_deadline: Deadline | None = None
 
     #: This end's address, asked of the socket once per connection, not per request.
     _host: Any = None
@@ -488,6 +489,11 @@ class AsgiHTTPChannel(http.HTTPChannel):
         super().connectionMade()
         self.context.connections.add(self)
         install_write_coalescing(self.transport, self.context.clock)
+
+    @property
+    def timeout_clock(self) -> Any:
+        """The clock of the keep-alive timeout (LazyTimeoutMixin)."""
+        return self.context.clock
 
     def getHost(self) -> Any:
         """Return this end's address (Twisted's ``Request`` asks for it on every request)."""
@@ -500,15 +506,14 @@ class AsgiHTTPChannel(http.HTTPChannel):
         self._cancel_head_deadline()
         self.context.connections.discard(self)
         super().connectionLost(reason)
+        self.stop_timeout()
 
     def dataReceived(self, data: bytes) -> None:
         """Start the request-head deadline with the first byte of a request."""
         # The keep-alive timeout restarts on every byte, so a client trickling one
         # byte a second would hold the socket forever; the head gets one deadline.
         if self.head_deadline is None and not self.requests:
-            self.head_deadline = self.context.clock.callLater(
-                self.context.options.request_head_timeout, self._head_timed_out
-            )
+            self.head_deadline = self.context.head_deadlines.add(self._head_timed_out)
         super().dataReceived(data)
 
     def allHeadersReceived(self) -> None:
@@ -518,8 +523,7 @@ class AsgiHTTPChannel(http.HTTPChannel):
 
     def _cancel_head_deadline(self) -> None:
         if self.head_deadline is not None:
-            if self.head_deadline.active():
-                self.head_deadline.cancel()
+            self.head_deadline.cancel()
             self.head_deadline = None
 
     def _head_timed_out(self) -> None:
@@ -547,7 +551,7 @@ class AsgiHTTPChannel(http.HTTPChannel):
 
     def upgrade_to(self, protocol: Any, request: AsgiRequest) -> bytes:
         """Hand the transport to ``protocol``; return bytes already read past the request."""
-        self.setTimeout(None)
+        self.stop_timeout()
         self._cancel_head_deadline()
         self.context.connections.discard(self)
         if request in self.requests:
