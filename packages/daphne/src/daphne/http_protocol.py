@@ -39,6 +39,11 @@ from typing import Any
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import http
+
+# twisted.web.http is wrapped in a deprecation proxy that costs microseconds per
+# attribute access; the per-request paths use these names directly.
+from twisted.web.http import NO_BODY_CODES, RESPONSES, HTTPChannel
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import INonQueuedRequestFactory
 from zope.interface import implementer
 
@@ -113,10 +118,10 @@ class AsgiRequest(http.Request):
     def _reject_early(self, status: int, text: str) -> None:
         self.rejected = True
         self.early_status = status
-        if isinstance(self.channel, http.HTTPChannel):
+        if isinstance(self.channel, HTTPChannel):
             # HTTP/1.x: answer now and close, the rest of the body is never read.
             body = text.encode() + b"\n"
-            reason = http.RESPONSES.get(status, b"Error")
+            reason = RESPONSES.get(status, b"Error")
             self.channel.persistent = False
             transport: Any = self.channel.transport
             transport.write(
@@ -138,7 +143,7 @@ class AsgiRequest(http.Request):
         self.clientproto = version
         self.path = path.split(b"?", 1)[0]
         if self.rejected:
-            if not isinstance(self.channel, http.HTTPChannel):
+            if not isinstance(self.channel, HTTPChannel):
                 self.respond_error(self.early_status, "Request body too large.")
             return
         if not self.context.accepting:
@@ -312,7 +317,7 @@ class AsgiRequest(http.Request):
         headers = self.responseHeaders
         if (
             self.method != b"HEAD"
-            and self.code not in http.NO_BODY_CODES
+            and self.code not in NO_BODY_CODES
             and not headers.hasHeader(b"content-length")
         ):
             headers.setRawHeaders(b"content-length", [b"%d" % length])
@@ -322,7 +327,7 @@ class AsgiRequest(http.Request):
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 999:
             raise ValueError(f"status is {status!r}; it must be an integer from 100 to 999")
         self.setResponseCode(status)
-        h2 = not isinstance(self.channel, http.HTTPChannel)
+        h2 = not isinstance(self.channel, HTTPChannel)
         for pair in message.get("headers", ()) or ():
             if not isinstance(pair, list | tuple) or len(pair) != 2:
                 raise ValueError(f"header {pair!r} is not a [name, value] pair")
@@ -364,7 +369,7 @@ class AsgiRequest(http.Request):
         self.setResponseCode(status)
         self.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
         self.responseHeaders.setRawHeaders(b"content-length", [b"%d" % len(body)])
-        if close and isinstance(self.channel, http.HTTPChannel):
+        if close and isinstance(self.channel, HTTPChannel):
             self.channel.persistent = False
             self.responseHeaders.setRawHeaders(b"connection", [b"close"])
         self.response_started = True
@@ -483,12 +488,32 @@ class AsgiHTTPChannel(LazyTimeoutMixin, http.HTTPChannel):
 
     #: This end's address, asked of the socket once per connection, not per request.
     _host: Any = None
+    _secure: bool | None = None
 
     def connectionMade(self) -> None:
         """Track the connection so a shutdown can close it; coalesce its writes."""
         super().connectionMade()
         self.context.connections.add(self)
         install_write_coalescing(self.transport, self.context.clock)
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
+        """Write the response head as one piece (Twisted writes ~20 pieces, checking each)."""
+        if not isinstance(headers, Headers):
+            super().writeHeaders(version, code, reason, headers)
+            return
+        parts = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                parts += (name, b": ", value, b"\r\n")
+        parts.append(b"\r\n")
+        transport: Any = self.transport
+        transport.write(b"".join(parts))
+
+    def isSecure(self) -> bool:
+        """Return True over TLS (asked once per connection, not per request)."""
+        if self._secure is None:
+            self._secure = bool(super().isSecure())
+        return self._secure
 
     @property
     def timeout_clock(self) -> Any:
