@@ -135,6 +135,8 @@ class Link:
             raise RabbitmqConnectionError(
                 f"Lost the connection to RabbitMQ at {description} while opening channels: {exc!r}."
             ) from exc
+        #: Channel for draining ``x!`` queues (see _prefetch), opened on first use.
+        self._bulk: BlockingChannel | None = None
         self.last_used = time.monotonic()
         self.rotation = 0
         self.cancelled_tags = 0
@@ -211,6 +213,13 @@ class Link:
                 logger.debug("closing a broken main channel failed", exc_info=True)
         self.main = self._open_main()
         self.pending_reopen = False
+
+    def bulk(self, prefetch: int) -> BlockingChannel:
+        """Return the draining channel (prefetch ``prefetch`` per consumer), reopened if closed."""
+        if self._bulk is None or not self._bulk.is_open:
+            self._bulk = self.connection.channel()
+            self._bulk.basic_qos(prefetch_count=prefetch)
+        return self._bulk
 
     def reopen_admin(self) -> None:
         """Replace the admin channel after the broker closed it."""

@@ -24,7 +24,9 @@ process, so they hold across every process that shares the broker:
   it to (unless it was re-added after the message died).
 
 A receive first polls each queue with ``basic.get`` (auto-ack, so a message
-is never handed out twice), starting at a rotating position for fairness. A
+is never handed out twice), starting at a rotating position for fairness.
+When a poll of this process's own ``x!`` queue shows a backlog, up to 64
+messages are drained at once and served from memory (:mod:`._prefetch`). A
 blocking receive that finds nothing consumes from all the queues with a
 channel-wide prefetch of one, takes the first delivery, cancels the consumers
 and only then acknowledges it; a delivery that is never acknowledged goes back
@@ -59,6 +61,7 @@ from ._link import (
     redact,
 )
 from ._names import Names
+from ._prefetch import LocalBuffer, drain
 from ._roster import Roster
 
 __all__ = ["DEFAULT_URL", "RabbitmqChannelLayer"]
@@ -148,6 +151,8 @@ class RabbitmqChannelLayer(BaseChannelLayer):
         self._declared: dict[str, float] = {}
         #: channel key -> when this process last declared its queue (for statistics)
         self._channel_keys: dict[str, float] = {}
+        #: Messages drained ahead of their receive from this process's ``x!`` queues.
+        self._buffered = LocalBuffer(self._expiry_ms)
         self._counters = CounterTable(self.time_fn)
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.roster = Roster(self)
@@ -382,6 +387,9 @@ class RabbitmqChannelLayer(BaseChannelLayer):
         names = list(dict.fromkeys(self.require_receive_names(channels)))
         if not names:
             return None, None
+        found = self._take_buffered(names)
+        if found[0] is not None:
+            return found
         deadline = time.monotonic() + self.receive_timeout
         # A thread whose blocking receives keep finding empty queues (a reply
         # reader, an idle worker) goes straight to consuming, saving a round trip
@@ -410,9 +418,23 @@ class RabbitmqChannelLayer(BaseChannelLayer):
                 method, _props, body = link.admin.basic_get(queue, auto_ack=True)
                 if method is None:
                     break
+                if key.endswith("!") and method.message_count:
+                    # A backlog on this process's own queue: take a batch of it now.
+                    self._buffered.add(key, drain(link, queue, int(method.message_count)))
                 found = self._decode(key, method.routing_key, body)
+                if found[0] is None:
+                    # Unreadable: the next message is the oldest buffered one, if any.
+                    found = self._take_buffered([key])
                 if found[0] is not None:
                     return found
+        return None, None
+
+    def _take_buffered(self, names: list[str]) -> _Result:
+        while (taken := self._buffered.take(names)) is not None:
+            key, (routing_key, body, _sent_ms) = taken
+            found = self._decode(key, routing_key, body)
+            if found[0] is not None:
+                return found
         return None, None
 
     def _consume_first(self, names: list[str], deadline: float, link: Link) -> _Result:
@@ -518,6 +540,7 @@ class RabbitmqChannelLayer(BaseChannelLayer):
         """Delete every queue, group and message of this prefix, and reset counters."""
         self.call(self.roster.flush)
         self.forget()
+        self._buffered.clear()
         with self._lock:
             self._channel_keys.clear()
             self._counters.clear()
