@@ -23,6 +23,13 @@ RABBIT_DIST_PORT=25673
 RABBIT_NODE="channels_test@localhost"
 
 log() { echo "services: $*" >&2; }
+
+# A unix socket path must fit in 107 bytes; deep checkouts use /tmp instead.
+redis_socket() {
+    local path="$STATE/redis-$1.sock"
+    if [ "${#path}" -gt 100 ]; then path="/tmp/channels-test-redis-$1.sock"; fi
+    echo "$path"
+}
 fail() {
     log "$*"
     if [ "${CI:-}" = "true" ]; then exit 1; fi
@@ -32,7 +39,7 @@ print_env() {
     echo "export ASGI_REDIS_URL=redis://127.0.0.1:${REDIS_PORTS[0]}/0"
     echo "export ASGI_REDIS_URL_2=redis://127.0.0.1:${REDIS_PORTS[1]}/0"
     # The same server as ASGI_REDIS_URL, over its unix socket (one-machine deployments).
-    echo "export ASGI_REDIS_UNIX_URL=unix://$STATE/redis-${REDIS_PORTS[0]}.sock?db=0"
+    echo "export ASGI_REDIS_UNIX_URL=unix://$(redis_socket "${REDIS_PORTS[0]}")?db=0"
     echo "export ASGI_REDIS_SENTINEL=127.0.0.1:$SENTINEL_PORT"
     echo "export ASGI_REDIS_SENTINEL_SERVICE=channels-test"
     echo "export ASGI_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2F"
@@ -67,7 +74,7 @@ start_redis() {  # port [extra args...]
     redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
         --dir "$STATE/redis-$port" --pidfile "$STATE/redis-$port.pid" \
         --logfile "$STATE/redis-$port.log" --save "" --appendonly no \
-        --unixsocket "$STATE/redis-$port.sock" --unixsocketperm 700 "$@" >/dev/null
+        --unixsocket "$(redis_socket "$port")" --unixsocketperm 700 "$@" >/dev/null
 }
 
 start_sentinel() {
