@@ -34,6 +34,15 @@ def run_child(tmp_path: Path, body: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True)
 
 
+def reap(child: subprocess.Popen[str]) -> None:
+    """Kill ``child`` if it still runs, wait for it and close its pipe."""
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+    if child.stdout is not None:
+        child.stdout.close()
+
+
 def test_blocking_receive_wakes_when_another_thread_sends(
     make_layer: Callable[..., IPCChannelLayer],
 ) -> None:

@@ -12,7 +12,7 @@ from asgi_ipc import IPCChannelLayer
 from asgi_ipc._reset import reset_pending
 from asgi_ipc._store import _U32, H_RESET
 
-from .test_concurrency import run_child
+from .test_concurrency import reap, run_child
 from .test_core import assert_consistent
 
 # The child kills itself with SIGKILL right after its N-th journaled write (write2
@@ -121,11 +121,7 @@ def test_child_killed_while_holding_the_lock_does_not_wedge_others(
         child.send_signal(signal.SIGKILL)
         assert child.wait(60) == -signal.SIGKILL
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
+        reap(child)
     done: list[object] = []
 
     def use_layer() -> None:

@@ -11,7 +11,7 @@ from asgi_ipc import IPCChannelLayer
 from asgi_ipc._locks import _LOCK_STEP, LockError
 from asgi_ipc._segment import _LAYOUT, SegmentError, open_segment
 
-from .test_concurrency import run_child
+from .test_concurrency import reap, run_child
 from .test_core import assert_consistent
 
 
@@ -58,11 +58,7 @@ def test_lock_held_for_several_wait_steps_keeps_others_out(
         layer.send("order", {"who": "waiter"})  # blocks until the child lets go
         assert child.wait(60) == 0
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
+        reap(child)
     assert layer.receive(["order"]) == ("order", {"who": "holder"})
     assert layer.receive(["order"]) == ("order", {"who": "waiter"})
     assert_consistent(layer)
@@ -88,11 +84,7 @@ def test_process_killed_while_waiting_for_the_lock_leaves_it_usable(
             waiter.send_signal(signal.SIGKILL)
             assert waiter.wait(60) == -signal.SIGKILL
     finally:
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
-        if waiter.stdout is not None:
-            waiter.stdout.close()
+        reap(waiter)
     layer.send("after", {"ok": True})
     assert layer.receive(["after"]) == ("after", {"ok": True})
     assert_consistent(layer)

@@ -34,6 +34,7 @@ EXPECTED = {
     "layer_statistics.py",
     "conformance.py",
     "split_layer.py",
+    "prefetch.py",
 }
 
 

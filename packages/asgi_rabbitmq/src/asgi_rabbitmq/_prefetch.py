@@ -22,19 +22,15 @@ never prefetched: other processes may be waiting on them.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections import deque
 from typing import Any
 
 import pika
+from asgiref.prefetch import PrefetchBuffer
 
 from ._link import Link
 
 __all__ = ["PREFETCH", "Buffered", "LocalBuffer", "drain"]
-
-logger = logging.getLogger(__name__)
 
 #: Most messages one drain takes from a queue.
 PREFETCH = 64
@@ -48,48 +44,36 @@ Buffered = tuple[str, bytes, int]
 
 
 class LocalBuffer:
-    """Messages taken from ``x!`` queues ahead of their receive, per channel key."""
+    """Messages taken from ``x!`` queues ahead of their receive, per channel key.
+
+    A thin face on asgiref's shared :class:`~asgiref.prefetch.PrefetchBuffer`:
+    entries carry their key (receives decode with it) and expire by the send
+    timestamp the layer puts on every message.
+    """
 
     def __init__(self, expiry_ms: int) -> None:
         self.expiry_ms = expiry_ms
-        self._lock = threading.Lock()
-        self._entries: dict[str, deque[Buffered]] = {}
+        self._buffer: PrefetchBuffer[tuple[str, Buffered]] = PrefetchBuffer(self._live)
+
+    def _live(self, item: tuple[str, Buffered], now_ms: int) -> bool:
+        sent_ms = item[1][2]
+        return not sent_ms or now_ms - sent_ms <= self.expiry_ms
 
     def add(self, key: str, entries: list[Buffered]) -> None:
         """Keep ``entries`` (oldest first) for later receives on ``key``."""
-        if entries:
-            with self._lock:
-                self._entries.setdefault(key, deque()).extend(entries)
+        self._buffer.add(key, [(key, entry) for entry in entries])
 
     def take(self, keys: list[str]) -> tuple[str, Buffered] | None:
         """Return ``(key, entry)``: the oldest live entry of the first key that has one."""
-        if not self._entries:
-            return None
-        now_ms = int(time.time() * 1000)
-        with self._lock:
-            for key in keys:
-                queue = self._entries.get(key)
-                while queue:
-                    entry = queue.popleft()
-                    if entry[2] and now_ms - entry[2] > self.expiry_ms:
-                        logger.debug("Dropping a prefetched message on %s: it expired", key)
-                        continue
-                    if not queue:
-                        del self._entries[key]
-                    return key, entry
-                if queue is not None:
-                    del self._entries[key]
-        return None
+        return self._buffer.take(keys, int(time.time() * 1000))
 
     def count(self, key: str) -> int:
         """Return how many entries wait for ``key``."""
-        with self._lock:
-            return len(self._entries.get(key, ()))
+        return self._buffer.count(key)
 
     def clear(self) -> None:
         """Forget every buffered message (``flush``)."""
-        with self._lock:
-            self._entries.clear()
+        self._buffer.clear()
 
 
 def drain(link: Link, queue: str, expected: int) -> list[Buffered]:

@@ -1,12 +1,13 @@
-"""A lean asyncio path to Redis for ``receive_async``, using hiredis.
+"""A lean asyncio path to Redis for ``receive_async`` and ``send_many_async``, using hiredis.
 
 How this works
 --------------
 redis.asyncio spends several hundred microseconds of CPU on every pipeline
 (pool checkout behind an asyncio lock, command objects, response callbacks),
 four to six times what the same round trip costs on the blocking fast path.
-Daphne reads every reply through ``receive_async``, so that overhead lands on
-the interface server's event loop once per HTTP response or WebSocket frame.
+Daphne reads every reply through ``receive_async`` and sends its batches
+through ``send_many_async``, so that overhead would land on the interface
+server's event loop once per HTTP response or WebSocket frame.
 
 With hiredis installed, each event loop keeps one connection per shard of its
 own, made of an :class:`asyncio.Protocol` that feeds incoming bytes to a
@@ -213,8 +214,6 @@ class AsyncFastConnection:
         connection = self._connection
         try:
             connection.connect()
-        except (redis.ConnectionError, redis.TimeoutError):
-            raise
         except OSError as exc:
             raise redis.ConnectionError(f"Error connecting to Redis: {exc}") from exc
         sock = connection._sock

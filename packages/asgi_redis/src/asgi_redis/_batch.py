@@ -72,7 +72,7 @@ def _send_prepared(
     """Send what :func:`_prepare_batch` prepared, one packet per shard; fill ``results``."""
     refused: list[tuple[int, PreparedSend]] = []
     for shard, items in per_shard.items():
-        commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+        commands = _shard_commands(layer, items, now)
         try:
             replies = _run_batch(layer, shard, commands)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -107,7 +107,7 @@ async def send_many_async(
         pass  # reported per shard below
     in_flight = []
     for shard, items in per_shard.items():
-        commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+        commands = _shard_commands(layer, items, now)
         try:
             future = await connections[shard].request(commands)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -119,12 +119,11 @@ async def send_many_async(
         connection = connections[shard]
         try:
             replies = await connection.wait(future)
-            missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            missing = _missing_script(replies)
             if missing:
                 load = ("SCRIPT", "LOAD", layer._scripts["SEND"].source)
                 again = await connection.request([load, *(commands[n] for n in missing)])
-                for n, reply in zip(missing, (await connection.wait(again))[1:], strict=True):
-                    replies[n] = reply
+                _fill(replies, missing, (await connection.wait(again))[1:])
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             _fail_shard(layer, shard, items, results, exc)
             continue
@@ -191,7 +190,7 @@ def send_many_and_receive(
     shard, queues = plan[0]
     items = per_shard.get(shard, [])
     deadline = time.monotonic() + layer.receive_timeout
-    commands = [layer._send_command(prepared, 0, now) for _index, prepared in items]
+    commands = _shard_commands(layer, items, now)
     if block:
         commands.append(("BLPOP", *layer._wake_keys(queues), timeout_arg(layer.receive_timeout)))
     commands.append(layer._script_args("RECEIVE", now, "1" if block else "0", *queues))
@@ -254,13 +253,29 @@ def _resend_missing(
     layer: RedisChannelLayer, shard: int, commands: list[Any], replies: list[Any]
 ) -> list[Any]:
     """Load the SEND script and resend the ``commands`` whose reply says it was missing."""
-    missing = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    missing = _missing_script(replies)
     if missing:
         layer._execute(shard, ("SCRIPT", "LOAD", layer._scripts["SEND"].source))
-        again = layer._execute_many(shard, [commands[index] for index in missing])
-        for index, reply in zip(missing, again, strict=True):
-            replies[index] = reply
+        _fill(replies, missing, layer._execute_many(shard, [commands[n] for n in missing]))
     return replies
+
+
+def _shard_commands(
+    layer: RedisChannelLayer, items: list[tuple[int, PreparedSend]], now: int
+) -> list[tuple[Any, ...]]:
+    """Return the SEND script calls for one shard's share of a batch."""
+    return [layer._send_command(prepared, 0, now) for _index, prepared in items]
+
+
+def _missing_script(replies: list[Any]) -> list[int]:
+    """Return the positions of replies saying the server lacked the script."""
+    return [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+
+
+def _fill(replies: list[Any], positions: list[int], again: list[Any]) -> None:
+    """Put the replies of resent commands back at their ``positions``."""
+    for index, reply in zip(positions, again, strict=True):
+        replies[index] = reply
 
 
 def _send_elsewhere(

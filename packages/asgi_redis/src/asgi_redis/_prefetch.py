@@ -11,6 +11,7 @@ include a buffered prefix takes from here before asking Redis, so the order of
 a prefix's messages is kept and a burst of replies costs one round trip
 instead of one per message.
 
+The buffer is asgiref's shared :class:`asgiref.prefetch.PrefetchBuffer`.
 Entries are stored raw (``<expiry><channel>\\0<payload>``) and decoded when
 handed out; one that expired while buffered is dropped then, as Redis would
 have dropped it. Normal and ``?`` channels are never prefetched: other
@@ -19,14 +20,9 @@ processes compete for them. ``flush()`` empties the buffer.
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections import deque
-from collections.abc import Iterable
+from asgiref.prefetch import PrefetchBuffer as SharedPrefetchBuffer
 
 __all__ = ["PREFETCH", "PrefetchBuffer", "prefetchable"]
-
-logger = logging.getLogger(__name__)
 
 #: Most entries one receive pops from a process-specific queue.
 PREFETCH = 64
@@ -37,47 +33,15 @@ def prefetchable(names: list[str]) -> bool:
     return len(names) == 1 and names[0][-1] == "!"
 
 
-class PrefetchBuffer:
+def _entry_live(entry: bytes, now_ms: int) -> bool:
+    # An entry starts with its expiry in ms as 13 ASCII digits (see _scripts).
+    return int(entry[:13]) > now_ms
+
+
+class PrefetchBuffer(SharedPrefetchBuffer[bytes]):
     """Raw entries popped ahead, per process-specific queue, oldest first."""
 
-    __slots__ = ("_lock", "_queues")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._queues: dict[str, deque[bytes]] = {}
-        # Receives may run in several threads (and event loops) of one process.
-        self._lock = threading.Lock()
-
-    def __bool__(self) -> bool:
-        return bool(self._queues)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return sum(len(entries) for entries in self._queues.values())
-
-    def add(self, queue: str, entries: Iterable[bytes]) -> None:
-        """Keep ``entries`` (oldest first) after any already buffered for ``queue``."""
-        with self._lock:
-            buffered = self._queues.get(queue)
-            if buffered is None:
-                buffered = self._queues[queue] = deque()
-            buffered.extend(entries)
-
-    def take(self, names: Iterable[str], now_ms: int) -> bytes | None:
-        """Return the oldest live buffered entry of the first of ``names`` that has one."""
-        queues = self._queues
-        with self._lock:
-            for name in names:
-                buffered = queues.get(name)
-                while buffered:
-                    entry = buffered.popleft()
-                    if not buffered:
-                        del queues[name]
-                    if int(entry[:13]) > now_ms:
-                        return entry
-                    logger.debug("Dropped a prefetched message on %s: it expired", name)
-        return None
-
-    def clear(self) -> None:
-        """Forget every buffered entry."""
-        with self._lock:
-            self._queues.clear()
+        super().__init__(_entry_live)

@@ -38,11 +38,10 @@ from typing import Any
 
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
-from twisted.web import http
 
 # twisted.web.http is wrapped in a deprecation proxy that costs microseconds per
 # attribute access; the per-request paths use these names directly.
-from twisted.web.http import NO_BODY_CODES, RESPONSES, HTTPChannel
+from twisted.web.http import NO_BODY_CODES, RESPONSES, HTTPChannel, Request
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import INonQueuedRequestFactory
 from zope.interface import implementer
@@ -68,7 +67,7 @@ _BODY_RETRY_MAX = 0.5
 Upgrader = Callable[["AsgiRequest", RequestInfo], None]
 
 
-class AsgiRequest(http.Request):
+class AsgiRequest(Request):
     """One HTTP request: forwarded to the layer, answered from its reply channel."""
 
     def __init__(
@@ -476,7 +475,7 @@ def _as_bytes(value: object, what: str) -> bytes:
     raise ValueError(f"{what} is {type(value).__name__} {value!r:.60}; it must be bytes")
 
 
-class AsgiHTTPChannel(LazyTimeoutMixin, http.HTTPChannel):
+class AsgiHTTPChannel(LazyTimeoutMixin, HTTPChannel):
     """An HTTP/1.x connection that can hand itself over to a WebSocket protocol."""
 
     context: ServerContext
