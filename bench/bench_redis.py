@@ -13,6 +13,15 @@ each figure is the median of the rounds.
 * fan-out: ``send_group`` to a 1,000-member group; time per call, and every
   member's copies counted afterwards (loss must be zero).
 
+Two more figures explain the throughput ratio. ``floor`` runs the same
+throughput loop with every send and every receive replaced by one bare
+``PING`` on a raw socket: no layer, no script, no serialization, so it is the
+most any layer can reach when each call is one round trip to Redis (the
+``floor_throughput_x`` ratio against 1.4.3). ``server_us_per_pair`` is Redis's
+own time per send + receive pair for each version (``INFO commandstats`` over
+the throughput phase): ``floor_with_server_x`` adds this layer's server time to
+the floor, the bound left once the scripts' work is counted.
+
 Both versions run twice per round: over TCP loopback (the main figures) and
 over the same server's unix socket (``new-unix`` / ``legacy-unix``, the usual
 transport when Redis runs on the application's machine; ``scripts/services.sh``
@@ -61,9 +70,42 @@ WORKER = r"""
 import json, sys, time
 
 mode, url, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
-from asgi_redis import RedisChannelLayer
-layer = RedisChannelLayer(hosts=[url], prefix=prefix, stats_prefix=prefix + "meta:",
-                          capacity=100000)
+
+
+class PingOnly:
+    # The round-trip floor: each send and each receive is one bare PING.
+
+    def __init__(self, url):
+        import socket
+        from urllib.parse import urlsplit
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(parts.path)
+        else:
+            self.sock = socket.create_connection((parts.hostname, parts.port or 6379))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _ping(self):
+        self.sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            reply += self.sock.recv(64)
+
+    def send(self, channel, message):
+        self._ping()
+
+    def receive(self, channels, block=False):
+        self._ping()
+        return channels[0], {}
+
+
+if mode == "floor":
+    layer = PingOnly(url)
+else:
+    from asgi_redis import RedisChannelLayer
+    layer = RedisChannelLayer(hosts=[url], prefix=prefix, stats_prefix=prefix + "meta:",
+                              capacity=100000)
 PAYLOAD = {"text": "x" * 100, "reply_channel": "bench.reply!abc", "n": 0}
 
 
@@ -149,9 +191,10 @@ class Peer:
         self.impl = impl
         self.prefix = _prefix(impl)
         argv = [str(python), str(script)]
-        self.echo = subprocess.Popen([*argv, "echo", url, self.prefix])
+        floor = impl == "floor"
+        self.echo = None if floor else subprocess.Popen([*argv, "echo", url, self.prefix])
         self.server = subprocess.Popen(
-            [*argv, "serve", url, self.prefix],
+            [*argv, "floor" if floor else "serve", url, self.prefix],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -178,9 +221,22 @@ class Peer:
             _cleanup(self.prefix)
 
     def _stop_echo(self) -> None:
-        if self.echo.poll() is None:
+        if self.echo is not None and self.echo.poll() is None:
             self.echo.terminate()
             self.echo.wait(timeout=60)
+
+
+def _server_us(client: redis.Redis, run: Any) -> tuple[Any, float]:
+    """Call ``run()``; return its result and Redis's own time (microseconds) meanwhile."""
+    client.config_resetstat()
+    result = run()
+    stats = client.info("commandstats")
+    busy = sum(
+        entry["usec"]
+        for name, entry in stats.items()
+        if name not in ("cmdstat_config", "cmdstat_info")
+    )
+    return result, float(busy)
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -208,6 +264,8 @@ def main() -> None:
             )
         setups["new-unix"] = (NEW_PYTHON, BENCH_UNIX_URL)
         setups["legacy-unix"] = (legacy_python, BENCH_UNIX_URL)
+    setups["floor"] = (NEW_PYTHON, BENCH_URL)
+    stats_client = redis.Redis.from_url(BENCH_URL)
     rounds: dict[str, list[dict[str, float]]] = {impl: [] for impl in setups}
     pings: dict[str, list[float]] = {impl: [] for impl in setups}
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,23 +275,41 @@ def main() -> None:
         try:
             for peer in peers.values():  # warm up: imports, connections, script cache
                 peer.run("throughput", 100)
-                peer.run("ping", 20)
+                if peer.impl != "floor":
+                    peer.run("ping", 20)
             for number in range(sizes["rounds"]):
                 order = list(setups) if number % 2 == 0 else list(reversed(setups))
                 for impl in order:
                     peer = peers[impl]
-                    figures = peer.run("throughput", sizes["n"])
+                    figures, busy_us = _server_us(
+                        stats_client, lambda peer=peer: peer.run("throughput", sizes["n"])
+                    )
+                    figures["server_us_per_pair"] = busy_us / sizes["n"]
+                    rounds[impl].append(figures)
+                    if impl == "floor":
+                        continue
                     pings[impl] += peer.run("ping", sizes["m"])["samples"]
                     figures.update(peer.run("fanout", sizes["members"]))
-                    rounds[impl].append(figures)
         finally:
+            stats_client.close()
             for peer in peers.values():
                 peer.close()
+    floor_rounds = rounds.pop("floor")
+    floor = {
+        key: statistics.median(result[key] for result in floor_rounds)
+        for key in ("send_per_s", "receive_per_s", "pair_per_s")
+    }
     medians: dict[str, dict[str, float]] = {}
     for impl, results in rounds.items():
         medians[impl] = {
             key: statistics.median(result[key] for result in results)
-            for key in ("send_per_s", "receive_per_s", "pair_per_s", "send_group_ms")
+            for key in (
+                "send_per_s",
+                "receive_per_s",
+                "pair_per_s",
+                "send_group_ms",
+                "server_us_per_pair",
+            )
         }
         # The least disturbed round (highest rate, shortest fan-out) as a second view:
         # on a shared, loaded machine it shows what each version does when it gets the CPU.
@@ -252,6 +328,11 @@ def main() -> None:
         "fanout_1000_x_faster": old["send_group_ms"] / new["send_group_ms"],
         "best_round_throughput_x": new["best_pair_per_s"] / old["best_pair_per_s"],
         "best_round_fanout_x_faster": old["best_send_group_ms"] / new["best_send_group_ms"],
+        # Bounds, not results: one bare round trip per call, then plus our scripts' time.
+        "floor_throughput_x": floor["pair_per_s"] / old["pair_per_s"],
+        "floor_with_server_x": 1
+        / (1 / floor["pair_per_s"] + new["server_us_per_pair"] / 1e6)
+        / old["pair_per_s"],
     }
     if "new-unix" in medians:
         new_unix, old_unix = medians["new-unix"], medians["legacy-unix"]
@@ -265,6 +346,7 @@ def main() -> None:
         ("round trip p50 (ms)", "p50_ms", "{:.3f}"),
         ("round trip p99 (ms)", "p99_ms", "{:.3f}"),
         ("send_group to 1,000 (ms)", "send_group_ms", "{:.2f}"),
+        ("Redis time per pair (us)", "server_us_per_pair", "{:.1f}"),
         ("best round send + receive", "best_pair_per_s", "{:,.0f}"),
         ("best round send_group (ms)", "best_send_group_ms", "{:.2f}"),
         ("messages lost in fan-out", "lost", "{:.0f}"),
@@ -276,6 +358,7 @@ def main() -> None:
     print(f"{'figure':28} " + " ".join(f"{impl:>14}" for impl in medians))
     for label, key, fmt in rows:
         print(f"{label:28} " + " ".join(f"{fmt.format(m[key]):>14}" for m in medians.values()))
+    print(f"{'round-trip floor (msg/s)':28} {floor['pair_per_s']:14,.0f}")
     print()
     for name, value in ratios.items():
         print(f"{name:28} {value:8.2f}x")
@@ -288,6 +371,7 @@ def main() -> None:
                 "server": BENCH_URL,
                 "unix_server": None if args.no_unix else BENCH_UNIX_URL,
                 "result": medians,
+                "floor": floor,
                 "ratios": ratios,
                 "rounds": rounds,
             },

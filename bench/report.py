@@ -91,6 +91,8 @@ def adapt_redis(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target
         )
         for k in new
     ]
+    # Context, not a result: each call replaced by one bare PING (see bench_redis.py).
+    rows += [(f"round-trip floor {k}", {"new": v}) for k, v in (data.get("floor") or {}).items()]
     ratios = data.get("ratios") or {}
     rows += [(f"ratio {k}", {"ratio": v}) for k, v in ratios.items()]
     targets = [
