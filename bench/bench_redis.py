@@ -18,8 +18,8 @@ throughput loop with every send and every receive replaced by one bare
 ``PING`` on a raw socket: no layer, no script, no serialization, so it is the
 most any layer can reach when each call is one round trip to Redis (the
 ``floor_throughput_x`` ratio against 1.4.3). ``server_us_per_pair`` is Redis's
-own time per send + receive pair for each version (``INFO commandstats`` over
-the throughput phase): ``floor_with_server_x`` adds this layer's server time to
+own time per send + receive pair for each version (SLOWLOG durations over the
+throughput phase): ``floor_with_server_x`` adds this layer's server time to
 the floor, the bound left once the scripts' work is counted.
 
 Both versions run twice per round: over TCP loopback (the main figures) and
@@ -35,6 +35,7 @@ Prints a table and writes ``bench/results/redis.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -43,6 +44,7 @@ import string
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -227,16 +229,31 @@ class Peer:
 
 
 def _server_us(client: redis.Redis, run: Any) -> tuple[Any, float]:
-    """Call ``run()``; return its result and Redis's own time (microseconds) meanwhile."""
-    client.config_resetstat()
+    """Call ``run()``; return its result and Redis's own time (microseconds) meanwhile.
+
+    The time is the sum of SLOWLOG durations with the log threshold at zero
+    (set by ``_log_every_command``): the execution time of each top-level
+    command, scripts including the commands they call, socket I/O excluded.
+    """
+    client.slowlog_reset()
     result = run()
-    stats = client.info("commandstats")
-    busy = sum(
-        entry["usec"]
-        for name, entry in stats.items()
-        if name not in ("cmdstat_config", "cmdstat_info")
-    )
-    return result, float(busy)
+    entries = client.slowlog_get(-1)
+    return result, float(sum(entry["duration"] for entry in entries))
+
+
+@contextlib.contextmanager
+def _log_every_command(client: redis.Redis, entries: int) -> Iterator[None]:
+    """Make the server's SLOWLOG keep every command for a while; restore it afterwards."""
+    keys = ("slowlog-log-slower-than", "slowlog-max-len")
+    saved = {key: str(client.config_get(key)[key]) for key in keys}
+    client.config_set("slowlog-log-slower-than", 0)
+    client.config_set("slowlog-max-len", entries)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            client.config_set(key, value)
+        client.slowlog_reset()
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -273,23 +290,24 @@ def main() -> None:
         script.write_text(WORKER)
         peers = {impl: Peer(impl, py, script, url) for impl, (py, url) in setups.items()}
         try:
-            for peer in peers.values():  # warm up: imports, connections, script cache
-                peer.run("throughput", 100)
-                if peer.impl != "floor":
-                    peer.run("ping", 20)
-            for number in range(sizes["rounds"]):
-                order = list(setups) if number % 2 == 0 else list(reversed(setups))
-                for impl in order:
-                    peer = peers[impl]
-                    figures, busy_us = _server_us(
-                        stats_client, lambda peer=peer: peer.run("throughput", sizes["n"])
-                    )
-                    figures["server_us_per_pair"] = busy_us / sizes["n"]
-                    rounds[impl].append(figures)
-                    if impl == "floor":
-                        continue
-                    pings[impl] += peer.run("ping", sizes["m"])["samples"]
-                    figures.update(peer.run("fanout", sizes["members"]))
+            with _log_every_command(stats_client, 20 * sizes["n"]):
+                for peer in peers.values():  # warm up: imports, connections, script cache
+                    peer.run("throughput", 100)
+                    if peer.impl != "floor":
+                        peer.run("ping", 20)
+                for number in range(sizes["rounds"]):
+                    order = list(setups) if number % 2 == 0 else list(reversed(setups))
+                    for impl in order:
+                        peer = peers[impl]
+                        figures, busy_us = _server_us(
+                            stats_client, lambda peer=peer: peer.run("throughput", sizes["n"])
+                        )
+                        figures["server_us_per_pair"] = busy_us / sizes["n"]
+                        rounds[impl].append(figures)
+                        if impl == "floor":
+                            continue
+                        pings[impl] += peer.run("ping", sizes["m"])["samples"]
+                        figures.update(peer.run("fanout", sizes["members"]))
         finally:
             stats_client.close()
             for peer in peers.values():
