@@ -231,7 +231,7 @@ def main() -> int:
         help="skip timing the round trip in bare pika (no layer), which runs by default",
     )
     args = parser.parse_args()
-    rounds = 3 if args.quick else 5
+    rounds = 3 if args.quick else 9
     count = 500 if args.quick else 2000
     pings = 200 if args.quick else 1000
     members = 1000

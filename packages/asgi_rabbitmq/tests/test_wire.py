@@ -12,10 +12,12 @@ import pytest
 from asgi_rabbitmq import RabbitmqChannelLayer
 from asgi_rabbitmq._link import Link
 from asgi_rabbitmq._wire import streamline
+from asgi_rabbitmq.testing import isolated_layer
 
 pytestmark = pytest.mark.services
 
 _BASIC = 60
+_BASIC_CONSUME = 20
 _BASIC_CANCEL = 30
 _BASIC_ACK = 80
 _BASIC_PUBLISH = 40
@@ -115,6 +117,64 @@ def test_blocking_receive_sends_its_cancel_and_ack_in_one_write(
         sender.join()
     methods = [_methods(data) for data in recorder.writes]
     assert [(_BASIC, _BASIC_CANCEL), (_BASIC, _BASIC_ACK)] in methods
+
+
+def test_blocking_receive_starts_all_its_consumers_in_one_write(
+    layer: RabbitmqChannelLayer,
+) -> None:
+    layer.receive(["one", "two", "three"])  # connect and declare
+    recorder = _record(layer)
+    sender = threading.Timer(1.0, lambda: layer.send("two", {"n": 2}))
+    sender.start()
+    try:
+        assert layer.receive(["one", "two", "three"], block=True) == ("two", {"n": 2})
+    finally:
+        sender.join()
+    methods = [_methods(data) for data in recorder.writes]
+    assert [(_BASIC, _BASIC_CONSUME)] * 3 in methods
+    assert _link(layer).main._impl._consumers == {}
+
+
+def test_a_timed_out_blocking_receive_leaves_no_consumer_behind(rabbitmq_url: str) -> None:
+    with isolated_layer(rabbitmq_url, receive_timeout=0.3) as layer:
+        assert layer.receive(["idle", "quiet"], block=True) == (None, None)
+        link = _link(layer)
+        assert link.main._impl._consumers == {}
+        layer.send("idle", {"n": 1})
+        assert layer.receive(["idle"], block=True) == ("idle", {"n": 1})
+
+
+def test_blocking_receive_works_when_pika_lacks_the_internals(
+    layer: RabbitmqChannelLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Link, "can_consume_without_waiting", lambda self: False)
+    monkeypatch.setattr(Link, "can_cancel_without_waiting", lambda self: False)
+    sender = threading.Timer(0.5, lambda: layer.send("plain", {"n": 1}))
+    sender.start()
+    try:
+        assert layer.receive(["other", "plain"], block=True) == ("plain", {"n": 1})
+    finally:
+        sender.join()
+    assert layer.receive(["plain"]) == (None, None)
+
+
+def test_a_queue_deleted_under_a_waiting_consumer_is_declared_again(
+    layer: RabbitmqChannelLayer,
+) -> None:
+    layer.receive(["gone"])  # declare it (and remember that)
+    link = _link(layer)
+    main = link.main
+    link.admin.queue_delete(layer.names.queue("gone"))
+    layer._local.waits = 1  # this thread consumes at once instead of polling first
+    sender = threading.Timer(1.0, lambda: layer.send("gone", {"n": 1}))
+    sender.start()
+    try:
+        # The consume on the missing queue gets the channel closed (404): the
+        # layer declares the queue again and waits once more.
+        assert layer.receive(["gone"], block=True) == ("gone", {"n": 1})
+    finally:
+        sender.join()
+    assert _link(layer).main is not main  # the broker did close it
 
 
 def test_corked_writes_are_sent_even_when_the_block_fails(layer: RabbitmqChannelLayer) -> None:

@@ -84,6 +84,8 @@ _REGISTRY_QUEUE_ARGUMENTS = {"x-max-length": 1_000_000, "x-expires": _TWO_DAYS_M
 _PRUNE_AT = 20_000
 #: A thread in "consume" mode still polls with basic.get every this many receives.
 _POLL_EVERY = 8
+#: Seconds to wait for the broker to confirm consumer cancels.
+_CANCEL_TIMEOUT = 10.0
 
 
 class RabbitmqChannelLayer(BaseChannelLayer):
@@ -441,17 +443,30 @@ class RabbitmqChannelLayer(BaseChannelLayer):
         deliveries: list[tuple[str, Any, bytes]] = []
         keys: dict[str, str] = {}
 
+        # Consumers started without waiting for ConsumeOk (one write for all of
+        # them, no round trip) when this pika allows it; else one round trip each.
+        nowait = link.can_consume_without_waiting()
+
         def on_message(
             _channel: Any, method: Any, _props: pika.BasicProperties, body: bytes
         ) -> None:
             deliveries.append((keys[method.consumer_tag], method, body))
+            if nowait:
+                link.stop_waiting()
 
         quick_cancel = False
         try:
-            for key in names:
-                queue = self.ensure_queue(link, key)
-                keys[link.main.basic_consume(queue, on_message, auto_ack=False)] = key
+            if nowait:
+                queues = [(self.ensure_queue(link, key), key) for key in names]
+                with link.corked():
+                    for queue, key in queues:
+                        keys[link.consume_without_waiting(queue, on_message)] = key
+            else:
+                for key in names:
+                    queue = self.ensure_queue(link, key)
+                    keys[link.main.basic_consume(queue, on_message, auto_ack=False)] = key
             while not deliveries:
+                link.raise_if_main_closed()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -459,9 +474,11 @@ class RabbitmqChannelLayer(BaseChannelLayer):
             quick_cancel = len(deliveries) == 1 and link.can_cancel_without_waiting()
         finally:
             # Cancelling an auto_ack=False consumer nacks anything not yet dispatched.
-            if not quick_cancel:
-                for tag in list(keys):
-                    if link.main.is_open:
+            if not quick_cancel and link.main.is_open and keys:
+                if nowait:
+                    link.cancel_and_wait(list(keys), _CANCEL_TIMEOUT)
+                else:
+                    for tag in list(keys):
                         link.main.basic_cancel(tag)
         if not deliveries:
             return None, None
