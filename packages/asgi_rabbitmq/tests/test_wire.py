@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import threading
 import time
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,6 +52,19 @@ def _methods(data: bytes) -> list[tuple[int, int]]:
             found.append(struct.unpack_from(">HH", data, offset + 7))
         offset += 7 + size + 1
     return found
+
+
+@contextlib.contextmanager
+def _sent_later(
+    layer: RabbitmqChannelLayer, delay: float, channel: str, message: dict[str, Any]
+) -> Iterator[None]:
+    """Send ``message`` from another thread ``delay`` seconds into the block."""
+    sender = threading.Timer(delay, layer.send, (channel, message))
+    sender.start()
+    try:
+        yield
+    finally:
+        sender.join()
 
 
 def _link(layer: RabbitmqChannelLayer) -> Link:
@@ -109,12 +124,8 @@ def test_blocking_receive_sends_its_cancel_and_ack_in_one_write(
     layer.receive(["later"])  # connect and declare
     recorder = _record(layer)
     # Late enough that the receive has found the queue empty and is consuming.
-    sender = threading.Timer(1.0, lambda: layer.send("later", {"n": 1}))
-    sender.start()
-    try:
+    with _sent_later(layer, 1.0, "later", {"n": 1}):
         assert layer.receive(["later"], block=True) == ("later", {"n": 1})
-    finally:
-        sender.join()
     methods = [_methods(data) for data in recorder.writes]
     assert [(_BASIC, _BASIC_CANCEL), (_BASIC, _BASIC_ACK)] in methods
 
@@ -124,12 +135,8 @@ def test_blocking_receive_starts_all_its_consumers_in_one_write(
 ) -> None:
     layer.receive(["one", "two", "three"])  # connect and declare
     recorder = _record(layer)
-    sender = threading.Timer(1.0, lambda: layer.send("two", {"n": 2}))
-    sender.start()
-    try:
+    with _sent_later(layer, 1.0, "two", {"n": 2}):
         assert layer.receive(["one", "two", "three"], block=True) == ("two", {"n": 2})
-    finally:
-        sender.join()
     methods = [_methods(data) for data in recorder.writes]
     assert [(_BASIC, _BASIC_CONSUME)] * 3 in methods
     assert _link(layer).main._impl._consumers == {}
@@ -149,12 +156,8 @@ def test_blocking_receive_works_when_pika_lacks_the_internals(
 ) -> None:
     monkeypatch.setattr(Link, "can_consume_without_waiting", lambda self: False)
     monkeypatch.setattr(Link, "can_cancel_without_waiting", lambda self: False)
-    sender = threading.Timer(0.5, lambda: layer.send("plain", {"n": 1}))
-    sender.start()
-    try:
+    with _sent_later(layer, 0.5, "plain", {"n": 1}):
         assert layer.receive(["other", "plain"], block=True) == ("plain", {"n": 1})
-    finally:
-        sender.join()
     assert layer.receive(["plain"]) == (None, None)
 
 
@@ -166,14 +169,10 @@ def test_a_queue_deleted_under_a_waiting_consumer_is_declared_again(
     main = link.main
     link.admin.queue_delete(layer.names.queue("gone"))
     layer._local.waits = 1  # this thread consumes at once instead of polling first
-    sender = threading.Timer(1.0, lambda: layer.send("gone", {"n": 1}))
-    sender.start()
-    try:
+    with _sent_later(layer, 1.0, "gone", {"n": 1}):
         # The consume on the missing queue gets the channel closed (404): the
         # layer declares the queue again and waits once more.
         assert layer.receive(["gone"], block=True) == ("gone", {"n": 1})
-    finally:
-        sender.join()
     assert _link(layer).main is not main  # the broker did close it
 
 
