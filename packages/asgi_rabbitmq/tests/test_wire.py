@@ -142,11 +142,23 @@ def test_blocking_receive_starts_all_its_consumers_in_one_write(
     assert _link(layer).main._impl._consumers == {}
 
 
-def test_a_timed_out_blocking_receive_leaves_no_consumer_behind(rabbitmq_url: str) -> None:
+def test_a_timed_out_blocking_receive_leaves_no_consumer_behind(
+    rabbitmq_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wakes: list[Link] = []
+    original = Link.stop_waiting
+
+    def counted(self: Link) -> None:
+        wakes.append(self)
+        original(self)
+
+    monkeypatch.setattr(Link, "stop_waiting", counted)
     with isolated_layer(rabbitmq_url, receive_timeout=0.3) as layer:
         assert layer.receive(["idle", "quiet"], block=True) == (None, None)
         link = _link(layer)
         assert link.main._impl._consumers == {}
+        # Each cancel-ok ended the wait for it at once (not after a 1 s slice).
+        assert len(wakes) == 2
         layer.send("idle", {"n": 1})
         assert layer.receive(["idle"], block=True) == ("idle", {"n": 1})
 

@@ -226,11 +226,12 @@ class Link:
         """Cancel consumers from :meth:`consume_without_waiting`; wait for each CancelOk.
 
         Until its CancelOk, pika rejects (requeues) any delivery to a cancelled
-        consumer, so nothing is held back once this returns.
+        consumer, so nothing is held back once this returns. Each CancelOk ends
+        the wait at once (:meth:`stop_waiting`), not at the end of a time slice.
         """
         impl = self.main._impl
         for tag in tags:
-            impl.basic_cancel(tag, callback=lambda _frame: None)
+            impl.basic_cancel(tag, callback=lambda _frame: self.stop_waiting())
         deadline = time.monotonic() + timeout
         while any(tag in impl._consumers for tag in tags):
             self.raise_if_main_closed()
