@@ -19,8 +19,9 @@ throughput loop with every send and every receive replaced by one bare
 most any layer can reach when each call is one round trip to Redis (the
 ``floor_throughput_x`` ratio against 1.4.3). ``server_us_per_pair`` is Redis's
 own time per send + receive pair for each version (SLOWLOG durations over the
-throughput phase): ``floor_with_server_x`` adds this layer's server time to
-the floor, the bound left once the scripts' work is counted.
+throughput phase, with every command logged during that phase only):
+``floor_with_server_x`` adds this layer's server time to the floor, the bound
+left once the scripts' work is counted.
 
 Both versions run twice per round: over TCP loopback (the main figures) and
 over the same server's unix socket (``new-unix`` / ``legacy-unix``, the usual
@@ -35,7 +36,6 @@ Prints a table and writes ``bench/results/redis.json``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -44,7 +44,6 @@ import string
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -228,32 +227,27 @@ class Peer:
             self.echo.wait(timeout=60)
 
 
-def _server_us(client: redis.Redis, run: Any) -> tuple[Any, float]:
+def _server_us(client: redis.Redis, run: Any, entries: int) -> tuple[Any, float]:
     """Call ``run()``; return its result and Redis's own time (microseconds) meanwhile.
 
-    The time is the sum of SLOWLOG durations with the log threshold at zero
-    (set by ``_log_every_command``): the execution time of each top-level
-    command, scripts including the commands they call, socket I/O excluded.
+    The time is the sum of SLOWLOG durations, with the server told to log every
+    command (up to ``entries``) for just this call: the execution time of each
+    top-level command, scripts including the commands they call, socket I/O
+    excluded. The server's settings are restored afterwards.
     """
-    client.slowlog_reset()
-    result = run()
-    entries = client.slowlog_get(-1)
-    return result, float(sum(entry["duration"] for entry in entries))
-
-
-@contextlib.contextmanager
-def _log_every_command(client: redis.Redis, entries: int) -> Iterator[None]:
-    """Make the server's SLOWLOG keep every command for a while; restore it afterwards."""
     keys = ("slowlog-log-slower-than", "slowlog-max-len")
     saved = {key: str(client.config_get(key)[key]) for key in keys}
-    client.config_set("slowlog-log-slower-than", 0)
     client.config_set("slowlog-max-len", entries)
+    client.slowlog_reset()
+    client.config_set("slowlog-log-slower-than", 0)
     try:
-        yield
+        result = run()
+        logged = client.slowlog_get(-1)
     finally:
         for key, value in saved.items():
             client.config_set(key, value)
         client.slowlog_reset()
+    return result, float(sum(entry["duration"] for entry in logged))
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -284,30 +278,32 @@ def main() -> None:
     setups["floor"] = (NEW_PYTHON, BENCH_URL)
     stats_client = redis.Redis.from_url(BENCH_URL)
     rounds: dict[str, list[dict[str, float]]] = {impl: [] for impl in setups}
-    pings: dict[str, list[float]] = {impl: [] for impl in setups}
+    pings: dict[str, list[float]] = {impl: [] for impl in setups if impl != "floor"}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "redis_worker.py"
         script.write_text(WORKER)
         peers = {impl: Peer(impl, py, script, url) for impl, (py, url) in setups.items()}
         try:
-            with _log_every_command(stats_client, 20 * sizes["n"]):
-                for peer in peers.values():  # warm up: imports, connections, script cache
-                    peer.run("throughput", 100)
-                    if peer.impl != "floor":
-                        peer.run("ping", 20)
-                for number in range(sizes["rounds"]):
-                    order = list(setups) if number % 2 == 0 else list(reversed(setups))
-                    for impl in order:
-                        peer = peers[impl]
-                        figures, busy_us = _server_us(
-                            stats_client, lambda peer=peer: peer.run("throughput", sizes["n"])
-                        )
-                        figures["server_us_per_pair"] = busy_us / sizes["n"]
-                        rounds[impl].append(figures)
-                        if impl == "floor":
-                            continue
-                        pings[impl] += peer.run("ping", sizes["m"])["samples"]
-                        figures.update(peer.run("fanout", sizes["members"]))
+            for peer in peers.values():  # warm up: imports, connections, script cache
+                peer.run("throughput", 100)
+                if peer.impl != "floor":
+                    peer.run("ping", 20)
+            for number in range(sizes["rounds"]):
+                order = list(setups) if number % 2 == 0 else list(reversed(setups))
+                for impl in order:
+                    peer = peers[impl]
+                    if impl == "floor":
+                        rounds[impl].append(peer.run("throughput", sizes["n"]))
+                        continue
+                    figures, busy_us = _server_us(
+                        stats_client,
+                        lambda peer=peer: peer.run("throughput", sizes["n"]),
+                        20 * sizes["n"],
+                    )
+                    figures["server_us_per_pair"] = busy_us / sizes["n"]
+                    pings[impl] += peer.run("ping", sizes["m"])["samples"]
+                    figures.update(peer.run("fanout", sizes["members"]))
+                    rounds[impl].append(figures)
         finally:
             stats_client.close()
             for peer in peers.values():
