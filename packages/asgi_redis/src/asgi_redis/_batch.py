@@ -27,6 +27,15 @@ and the RECEIVE script go out as one packet: Redis queues the replies before it
 starts waiting, so they reach their readers at once, and the worker pays one
 round trip per message instead of two. Anything else falls back to
 ``send_many`` followed by ``receive``.
+
+With ``limit`` above 1 the receive is the ``RECEIVE_BATCH`` script instead: it
+pops up to ``limit`` live messages from the first requested queue that has any,
+but never more than half of what that queue holds (at least one), so other
+workers always find work in a backlog and a queue of one is shared as before.
+The first is returned; the rest go into the layer's prefetch buffer (the one
+``x!`` prefixes use, :mod:`asgi_redis._prefetch`), from which
+``receive_prefetched`` and later receives on those channels take them, oldest
+first, without asking Redis. The worker answers them all with its next call.
 """
 
 from __future__ import annotations
@@ -176,11 +185,12 @@ def send_many_and_receive(
     messages: Iterable[tuple[str, dict[str, Any]]],
     channels: Iterable[str],
     block: bool,
+    limit: int = 1,
 ) -> tuple[list[BaseException | None], Received]:
     """Send the pairs, then receive, in one round trip when one shard holds everything."""
     pairs = require_send_pairs(messages)
     names = layer.require_receive_names(channels)
-    if not pairs or not names or layer._prefetched:
+    if not names or layer._prefetched or (not pairs and limit == 1):
         return layer.send_many(pairs), layer.receive(names, block)
     plan = layer._plan(names)
     now = layer._now_ms()
@@ -193,7 +203,7 @@ def send_many_and_receive(
     commands = _shard_commands(layer, items, now)
     if block:
         commands.append(("BLPOP", *layer._wake_keys(queues), timeout_arg(layer.receive_timeout)))
-    commands.append(layer._script_args("RECEIVE", now, "1" if block else "0", *queues))
+    commands.append(layer._script_args(*_receive_script(now, block, limit, queues)))
     try:
         replies = layer._execute_many(shard, commands)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -202,7 +212,16 @@ def send_many_and_receive(
     send_replies = _resend_missing(layer, shard, commands[:sent], replies[:sent])
     for index, prepared in _sort_replies(items, send_replies, results):
         results[index] = _send_elsewhere(layer, prepared, now)
-    return results, _finish_receive(layer, plan[0], replies[len(items) :], block, deadline)
+    received = _finish_receive(layer, plan[0], replies[len(items) :], block, limit, deadline)
+    return results, received
+
+
+def _receive_script(now: int, block: bool, limit: int, queues: list[str]) -> tuple[Any, ...]:
+    """Return the script and arguments that pop one message, or up to ``limit`` of a backlog."""
+    flag = "1" if block else "0"
+    if limit > 1:
+        return ("RECEIVE_BATCH", now, flag, limit, *queues)
+    return ("RECEIVE", now, flag, *queues)
 
 
 def _finish_receive(
@@ -210,6 +229,7 @@ def _finish_receive(
     plan: tuple[int, list[str]],
     replies: list[Any],
     block: bool,
+    limit: int,
     deadline: float,
 ) -> Received:
     """Turn the receive part of a combined packet into ``receive``'s result."""
@@ -217,16 +237,29 @@ def _finish_receive(
     entry = replies[-1]
     if isinstance(entry, NoScriptError):
         # The BLPOP may have taken a wake-up token already: pop with the flag it implies.
-        flag = "1" if block and replies[0] else "0"
-        entry = layer._call(shard, "RECEIVE", layer._now_ms(), flag, *queues)
+        woken = block and bool(replies[0])
+        entry = layer._call(shard, *_receive_script(layer._now_ms(), woken, limit, queues))
     if isinstance(entry, Exception):
         raise entry
+    if isinstance(entry, list):
+        entry = _keep_extra(layer, entry)
     if entry:
         return layer._decode(entry)
     if block and replies[0]:
         # Woken, but another reader was faster: keep waiting for the rest of the time.
         return layer._receive_blocking_one(plan, deadline)
     return None, None
+
+
+def _keep_extra(layer: RedisChannelLayer, entries: list[bytes]) -> bytes | None:
+    """Keep all but the first of a RECEIVE_BATCH reply for later receives; return the first."""
+    if not entries:
+        return None
+    if len(entries) > 1:
+        first = entries[0]
+        channel = first[13 : first.index(b"\0", 13)].decode("ascii")
+        layer._prefetched.add(layer.non_local_name(channel), entries[1:])
+    return entries[0]
 
 
 def _sort_replies(

@@ -44,6 +44,7 @@ __all__ = [
     "GROUP_DISCARD",
     "GROUP_SEND",
     "RECEIVE",
+    "RECEIVE_BATCH",
     "RECEIVE_MANY",
     "SEND",
     "STATS_CHANNEL",
@@ -270,12 +271,34 @@ end
 
 """
 
+_TOP_UP = r"""
+-- A blocking receive's BLPOP may have taken the token of a queue other than the
+-- one popped from (queue names from ARGV[first]): give every such queue back one
+-- token per queued message.
+local function top_up_tokens(first, found_queue)
+  for i = first, #ARGV do
+    local queue = ARGV[i]
+    if queue ~= found_queue then
+      local left = redis.call('LLEN', P .. 'q:' .. queue)
+      if left > 0 then
+        local wk = P .. 'w:' .. queue
+        local tokens = redis.call('LLEN', wk)
+        for _ = tokens + 1, left do
+          redis.call('RPUSH', wk, '')
+        end
+      end
+    end
+  end
+end
+"""
+
 #: ARGV 5-: '1' if a wake-up token may have been taken for this call (blocking receive),
 #: then queue names in the order to try. Return the first live entry popped, or false.
 RECEIVE = (
     _HEAD
     + _EVICT
     + _SETTLE
+    + _TOP_UP
     + r"""
 local blocking = ARGV[5] == '1'
 local found = false
@@ -305,20 +328,7 @@ for i = 6, #ARGV do
   end
 end
 if blocking then
-  -- The BLPOP before this call may have taken the token of another queue: top it up.
-  for i = 6, #ARGV do
-    local queue = ARGV[i]
-    if queue ~= found_queue then
-      local left = redis.call('LLEN', P .. 'q:' .. queue)
-      if left > 0 then
-        local wk = P .. 'w:' .. queue
-        local tokens = redis.call('LLEN', wk)
-        for _ = tokens + 1, left do
-          redis.call('RPUSH', wk, '')
-        end
-      end
-    end
-  end
+  top_up_tokens(6, found_queue)
 end
 return found
 """
@@ -531,6 +541,54 @@ while #found < limit do
 end
 if popped > 0 then
   settle_tokens(queue, qk, popped, blocking)
+end
+return found
+"""
+)
+
+#: ARGV 5-: '1' if a wake-up token may have been taken for this call (blocking receive),
+#: the most entries to return, then queue names in the order to try. Pop live entries
+#: from the first queue that has any: at most that many, and at most half of what the
+#: queue holds (at least one), so other readers of a backlog always find work. Return
+#: them oldest first as a list (empty if none). For workers, which handle the extra
+#: entries before asking again (see asgi_redis._ahead).
+RECEIVE_BATCH = (
+    _HEAD
+    + _EVICT
+    + _SETTLE
+    + _TOP_UP
+    + r"""
+local blocking = ARGV[5] == '1'
+local limit = tonumber(ARGV[6])
+local found = {}
+local found_queue = false
+for i = 7, #ARGV do
+  local queue = ARGV[i]
+  local qk = P .. 'q:' .. queue
+  local want = math.min(limit, math.max(1, math.floor(redis.call('LLEN', qk) / 2)))
+  local popped = 0
+  while #found < want do
+    local entry = redis.call('LPOP', qk)
+    if not entry then
+      break
+    end
+    popped = popped + 1
+    if tonumber(string.sub(entry, 1, 13)) > now then
+      found[#found + 1] = entry
+    else
+      evict(channel_of(entry))
+    end
+  end
+  if popped > 0 then
+    settle_tokens(queue, qk, popped, blocking)
+  end
+  if #found > 0 then
+    found_queue = queue
+    break
+  end
+end
+if blocking then
+  top_up_tokens(7, found_queue)
 end
 return found
 """

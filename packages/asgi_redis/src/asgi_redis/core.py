@@ -153,6 +153,7 @@ class RedisChannelLayer(BaseChannelLayer):
                 "SEND",
                 "RECEIVE",
                 "RECEIVE_MANY",
+                "RECEIVE_BATCH",
                 "GROUP_ADD",
                 "GROUP_DISCARD",
                 "GROUP_CHANNELS",
@@ -258,12 +259,36 @@ class RedisChannelLayer(BaseChannelLayer):
         messages: Iterable[tuple[str, dict[str, Any]]],
         channels: Iterable[str],
         block: bool = False,
+        *,
+        limit: int = 1,
     ) -> tuple[list[BaseException | None], tuple[str, dict[str, Any]] | tuple[None, None]]:
         """``send_many(messages)`` then ``receive(channels, block)``, in one round trip if possible.
 
-        If it raises (Redis unreachable), the sends may or may not have been queued.
+        With ``limit`` above 1 the receive may take up to that many messages of a
+        backlog at once (never more than half of it): the first is returned, the
+        rest are kept for :meth:`receive_prefetched` and the next receives on
+        those channels (see :mod:`asgi_redis._batch`). If it raises (Redis
+        unreachable), the sends may or may not have been queued.
         """
-        return send_many_and_receive(self, messages, channels, block)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit is {limit!r}; it must be a positive int, such as 4.")
+        return send_many_and_receive(self, messages, channels, block, limit)
+
+    def receive_prefetched(
+        self, channels: Iterable[str]
+    ) -> tuple[str, dict[str, Any]] | tuple[None, None]:
+        """Return a message this process already took for ``channels``; never asks Redis.
+
+        ``send_many_and_receive(..., limit=N)`` keeps the extra messages it takes
+        here: a worker hands them out before its next round trip, and a stopping
+        worker calls this until it returns ``(None, None)``.
+        """
+        names = self.require_receive_names(channels)
+        if names and self._prefetched:
+            entry = self._prefetched.take(names, self._now_ms())
+            if entry is not None:
+                return self._decode(entry)
+        return None, None
 
     def _prepare_send(self, channel: str, message: dict[str, Any], now: int) -> PreparedSend:
         """Check and encode one message for sending; raise what ``send`` would raise."""

@@ -71,6 +71,8 @@ class _Destination:
             # Only the two subclasses below exist, so the store sees a Channel or a Group.
             pending_message_store.append(cast("Channel | Group", self), message)
             return
+        if pending_message_store.kept_count():
+            pending_message_store.flush_deferred()  # earlier consumers' sends go first
         self._send_now(message)
 
     def _send_now(self, message: dict[str, Any]) -> None:

@@ -16,7 +16,11 @@ the worker loop the flush may wait a moment longer: when every buffered send is
 a channel send on the worker's own layer and the layer has
 ``send_many_and_receive``, the buffer is kept and the worker's next receive
 sends it in the same round trip (Redis queues the sends before it starts
-waiting, so their readers get them at once). A
+waiting, so their readers get them at once). When the layer already holds
+the worker's next message, the kept sends wait for the one after, at most
+``channels._kept_sends.MAX_HOLD`` seconds (see :mod:`channels._kept_sends`);
+an ``immediately=True`` send first sends what is kept, so sends to one
+channel stay in order. A
 ``ChannelFull`` is retried with exponential back-off (``retry_delays``), after
 the rest of its batch; when the channel stays full the message is dropped with
 an error in the log and the rest of the buffer still goes out: a slow client
@@ -30,6 +34,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from channels._kept_sends import KeptSends
 
 if TYPE_CHECKING:
     from channels.channel import Channel, Group
@@ -143,16 +149,21 @@ class PendingMessageStore:
 
         In a worker loop that asked for it (:meth:`set_deferring`), channel sends
         on a layer with ``send_many_and_receive`` are kept for the worker's next
-        receive instead, which sends them in the same round trip.
+        receive instead (after any sends still kept from earlier consumers), which
+        sends them in the same round trip.
         """
         messages = getattr(self._local, "messages", None)
         self._local.messages = None
         if not messages:
             return
-        self.flush_deferred()
         if self.deferring() and _deferrable(messages):
-            self._local.deferred = messages
+            slot = self.kept_slot()
+            kept_layer = slot.layer()
+            if kept_layer is not None and kept_layer is not messages[0][0].channel_layer:
+                self.flush_deferred()
+            slot.keep(messages)
             return
+        self.flush_deferred()
         self.send_now(messages)
 
     def set_deferring(self, deferring: bool) -> None:
@@ -165,13 +176,23 @@ class PendingMessageStore:
         """Return True if this thread's flushes may be deferred to the next receive."""
         return bool(getattr(self._local, "deferring", False))
 
+    def kept_slot(self) -> KeptSends:
+        """Return this thread's kept sends (a worker hands it to a :class:`KeptSendsWatcher`)."""
+        slot: KeptSends | None = getattr(self._local, "kept", None)
+        if slot is None:
+            slot = self._local.kept = KeptSends()
+        return slot
+
+    def kept_count(self) -> int:
+        """Return how many channel sends this thread keeps for its next receive."""
+        slot: KeptSends | None = getattr(self._local, "kept", None)
+        messages = slot.messages if slot is not None else None
+        return len(messages) if messages else 0
+
     def take_deferred(self) -> list[tuple[Channel, dict[str, Any]]]:
         """Return (and forget) the channel sends kept for the next receive."""
-        deferred: list[tuple[Channel, dict[str, Any]]] = (
-            getattr(self._local, "deferred", None) or []
-        )
-        self._local.deferred = None
-        return deferred
+        slot: KeptSends | None = getattr(self._local, "kept", None)
+        return slot.take() if slot is not None else []
 
     def flush_deferred(self) -> None:
         """Send the kept channel sends now (the worker is stopping, or cannot combine them)."""

@@ -20,10 +20,20 @@ What a consumer may raise:
 - ``ChannelSocketException``: its ``run(message)`` acts on the socket.
 - Anything else: logged with its traceback.
 
+A consumer's channel sends are kept and handed to the layer with the next
+receive (``send_many_and_receive``: one Redis round trip for both). On a layer
+that offers ``receive_prefetched`` (asgi_redis), that receive may take up to
+``prefetch`` messages of a backlog at once, never more than half of it; the
+worker handles the extra ones without asking the layer, and the sends of all of
+them go out together with the next receive, unless one has waited
+``channels._kept_sends.MAX_HOLD`` seconds (10 ms), when a watcher thread sends
+it (see :mod:`channels._kept_sends`). ``prefetch=1`` takes one message at a
+time.
+
 Layer errors (a Redis restart, a broken connection) are retried with
 exponential back-off up to ``max_backoff`` seconds. SIGTERM/SIGINT set
-``termed``: the message in hand is finished, no new one is taken, and ``run``
-returns. A blocking receive returns within the layer's bounded timeout, so
+``termed``: the message in hand and any fetched with it are finished, no new
+one is taken, and ``run`` returns. A blocking receive returns within the layer's bounded timeout, so
 shutdown takes at most that long. :class:`WorkerGroup` runs extra workers in
 threads, restarting any that die, and stops them all on the signal.
 """
@@ -39,6 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any
 
+from channels._kept_sends import KeptSendsWatcher
 from channels.exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from channels.message import Message, pending_message_store
 from channels.signals import consumer_finished, consumer_started, worker_ready
@@ -49,6 +60,11 @@ __all__ = ["Worker", "WorkerGroup"]
 logger = logging.getLogger(__name__)
 
 Callback = Callable[[str, Message], Any]
+
+#: Most messages one receive takes from a backlog (see the module docstring).
+DEFAULT_PREFETCH = 4
+#: Most sends kept across prefetched messages before they go out with a round trip.
+MAX_KEPT = 16
 
 
 class Worker:
@@ -64,7 +80,10 @@ class Worker:
         exclude_channels: Sequence[str] | None = None,
         min_backoff: float = 0.1,
         max_backoff: float = 5.0,
+        prefetch: int = DEFAULT_PREFETCH,
     ) -> None:
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise ValueError(f"prefetch is {prefetch!r}; it must be a positive int, such as 4.")
         if not hasattr(channel_layer, "router"):
             raise TypeError(
                 f"Worker needs a channel layer wrapper with a router, such as "
@@ -78,6 +97,8 @@ class Worker:
         self.exclude_channels = list(exclude_channels or [])
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.prefetch = prefetch
+        self._watcher: KeptSendsWatcher | None = None
         self.in_job = False
         self._stop = threading.Event()
         self._ready_sent = False
@@ -161,7 +182,11 @@ class Worker:
                 if received is None:
                     continue
                 self.dispatch(*received)
+            self._finish_prefetched(channels)
         finally:
+            if self._watcher is not None:
+                self._watcher.stop()
+                self._watcher = None
             pending_message_store.set_deferring(False)  # sends anything still kept
 
     # One message --------------------------------------------------------------
@@ -197,25 +222,59 @@ class Worker:
         return None
 
     def _receive_once(self, channels: list[str], block: bool) -> tuple[Any, Any]:
-        """Receive, first handing over the last consumer's kept sends in the same call."""
+        """Receive, first handing over the last consumers' kept sends in the same call."""
+        layer = self.channel_layer
+        prefetching = self.prefetch > 1 and hasattr(layer, "receive_prefetched")
+        if prefetching and pending_message_store.kept_count() < MAX_KEPT:
+            # The layer took this message with the last one: no round trip, so
+            # the kept sends wait for the next one (a watcher bounds the wait).
+            channel, content = layer.receive_prefetched(channels)
+            if channel is not None:
+                if pending_message_store.kept_count():
+                    self._watch_kept_sends()
+                return channel, content
         kept = pending_message_store.take_deferred()
-        if kept and kept[0][0].channel_layer is not self.channel_layer:
+        if kept and kept[0][0].channel_layer is not layer:
             pending_message_store.send_now(list(kept))
             kept = []
-        if not kept:
-            return self.channel_layer.receive(channels, block=block)  # type: ignore[no-any-return]
+        if not kept and not prefetching:
+            return layer.receive(channels, block=block)  # type: ignore[no-any-return]
+        pairs = [(sender.name, message) for sender, message in kept]
         try:
-            results, received = self.channel_layer.send_many_and_receive(
-                [(sender.name, message) for sender, message in kept], channels, block
-            )
+            if prefetching:
+                results, received = layer.send_many_and_receive(
+                    pairs, channels, block, limit=self.prefetch
+                )
+            else:
+                results, received = layer.send_many_and_receive(pairs, channels, block)
         except TypeError:
             raise
         except Exception:
-            # Unknown whether the layer queued them; at most once, so they are not resent.
-            logger.error("The layer failed while sending %d replies; they may be lost", len(kept))
+            if kept:
+                # Unknown whether the layer queued them; at most once, so they are not resent.
+                logger.error(
+                    "The layer failed while sending %d replies; they may be lost", len(kept)
+                )
             raise
         pending_message_store.report(kept, results)
         return received  # type: ignore[no-any-return]
+
+    def _watch_kept_sends(self) -> None:
+        """Make sure a watcher sends this thread's kept sends if the next consumer is slow."""
+        if self._watcher is None:
+            self._watcher = KeptSendsWatcher(
+                pending_message_store.kept_slot(), pending_message_store.send_now
+            )
+        self._watcher.kept()
+
+    def _finish_prefetched(self, channels: list[str]) -> None:
+        """Dispatch the messages the layer took ahead for this worker before stopping."""
+        take = getattr(self.channel_layer, "receive_prefetched", None)
+        while take is not None:
+            channel, content = take(channels)
+            if channel is None:
+                return
+            self.dispatch(channel, content)
 
     def dispatch(self, channel: str, content: dict[str, Any]) -> None:
         """Handle one message: route it, run its consumer, and never raise."""

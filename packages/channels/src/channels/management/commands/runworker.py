@@ -18,7 +18,7 @@ from channels.management.layer_commands import (
 )
 from channels.message import Message
 from channels.signals import worker_process_ready
-from channels.worker import Worker, WorkerGroup
+from channels.worker import DEFAULT_PREFETCH, Worker, WorkerGroup
 
 __all__ = ["Command"]
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):  # type: ignore[misc]
     leave_locale_alone = True
 
     def add_arguments(self, parser: CommandParser) -> None:
-        """Add --layer, --only-channels, --exclude-channels and --threads."""
+        """Add --layer, --only-channels, --exclude-channels, --prefetch and --threads."""
         super().add_arguments(parser)
         add_layer_argument(parser)
         parser.add_argument(
@@ -48,6 +48,16 @@ class Command(BaseCommand):  # type: ignore[misc]
             help="Do not listen on these channels (glob patterns allowed; repeatable).",
         )
         parser.add_argument(
+            "--prefetch",
+            dest="prefetch",
+            type=int,
+            default=DEFAULT_PREFETCH,
+            help=(
+                "Most messages one receive may take from a backlog, on layers that "
+                "support it (asgi_redis); 1 takes one at a time (default: %(default)s)."
+            ),
+        )
+        parser.add_argument(
             "--threads",
             dest="threads",
             type=int,
@@ -61,6 +71,9 @@ class Command(BaseCommand):  # type: ignore[misc]
         threads = options.get("threads", 1)
         if not isinstance(threads, int) or threads < 1:
             raise CommandError(f"--threads is {threads!r}; it must be 1 or more.")
+        prefetch = options.get("prefetch", DEFAULT_PREFETCH)
+        if not isinstance(prefetch, int) or prefetch < 1:
+            raise CommandError(f"--prefetch is {prefetch!r}; it must be 1 or more.")
         channel_layer = cross_process_layer(
             options.get("layer"),
             "a separate runworker would never see any message. Use a "
@@ -75,6 +88,7 @@ class Command(BaseCommand):  # type: ignore[misc]
             "callback": self.consumer_called if self.verbosity > 1 else None,
             "only_channels": options.get("only_channels"),
             "exclude_channels": options.get("exclude_channels"),
+            "prefetch": prefetch,
         }
         if threads == 1:
             logger.info("Using single-threaded worker.")
