@@ -271,6 +271,29 @@ end
 
 """
 
+_POP_LIVE = r"""
+-- Pop entries of queue key qk until ``found`` holds ``want`` live ones or the queue is
+-- empty; expired ones evict their channel. Return how many entries were popped.
+local function pop_live(qk, want, found)
+  local popped = 0
+  while #found < want do
+    local entries = redis.call('LPOP', qk, want - #found)
+    if not entries then
+      break
+    end
+    for _, entry in ipairs(entries) do
+      popped = popped + 1
+      if tonumber(string.sub(entry, 1, 13)) > now then
+        found[#found + 1] = entry
+      else
+        evict(channel_of(entry))
+      end
+    end
+  end
+  return popped
+end
+"""
+
 _TOP_UP = r"""
 -- A blocking receive's BLPOP may have taken the token of a queue other than the
 -- one popped from (queue names from ARGV[first]): give every such queue back one
@@ -518,27 +541,14 @@ RECEIVE_MANY = (
     _HEAD
     + _EVICT
     + _SETTLE
+    + _POP_LIVE
     + r"""
 local blocking = ARGV[5] == '1'
 local limit = tonumber(ARGV[6])
 local queue = ARGV[7]
 local qk = P .. 'q:' .. queue
 local found = {}
-local popped = 0
-while #found < limit do
-  local entries = redis.call('LPOP', qk, limit - #found)
-  if not entries then
-    break
-  end
-  for _, entry in ipairs(entries) do
-    popped = popped + 1
-    if tonumber(string.sub(entry, 1, 13)) > now then
-      found[#found + 1] = entry
-    else
-      evict(channel_of(entry))
-    end
-  end
-end
+local popped = pop_live(qk, limit, found)
 if popped > 0 then
   settle_tokens(queue, qk, popped, blocking)
 end
@@ -551,11 +561,12 @@ return found
 #: from the first queue that has any: at most that many, and at most half of what the
 #: queue holds (at least one), so other readers of a backlog always find work. Return
 #: them oldest first as a list (empty if none). For workers, which handle the extra
-#: entries before asking again (see asgi_redis._ahead).
+#: entries before asking again (see asgi_redis._batch).
 RECEIVE_BATCH = (
     _HEAD
     + _EVICT
     + _SETTLE
+    + _POP_LIVE
     + _TOP_UP
     + r"""
 local blocking = ARGV[5] == '1'
@@ -566,19 +577,7 @@ for i = 7, #ARGV do
   local queue = ARGV[i]
   local qk = P .. 'q:' .. queue
   local want = math.min(limit, math.max(1, math.floor(redis.call('LLEN', qk) / 2)))
-  local popped = 0
-  while #found < want do
-    local entry = redis.call('LPOP', qk)
-    if not entry then
-      break
-    end
-    popped = popped + 1
-    if tonumber(string.sub(entry, 1, 13)) > now then
-      found[#found + 1] = entry
-    else
-      evict(channel_of(entry))
-    end
-  end
+  local popped = pop_live(qk, want, found)
   if popped > 0 then
     settle_tokens(queue, qk, popped, blocking)
   end

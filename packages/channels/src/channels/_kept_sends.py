@@ -11,10 +11,13 @@ consumer's sends join them, so a batch of messages costs one round trip in all.
 That must not hold a reply hostage to a slow consumer. Each worker thread's kept
 sends live in a :class:`KeptSends` slot guarded by a lock, and a
 :class:`KeptSendsWatcher` thread wakes every ``max_hold / 2`` seconds while
-anything is kept and sends whatever has waited ``max_hold`` or longer. It sends
+anything is kept and sends whatever has waited ``max_hold`` or longer (so a send
+waits at most about 1.5 x ``max_hold``). It sends
 while holding the slot's lock, so the worker thread, which takes the slot under
 the same lock before its next receive, cannot overtake it: sends to one channel
-stay in order. The watcher parks (no wake-ups at all) once nothing is kept.
+stay in order. The watcher parks (no wake-ups at all) once nothing has been kept
+for :data:`IDLE_CHECKS_BEFORE_PARKING` checks in a row: under steady load it keeps
+polling, since waking a parked thread for every batch would cost more.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 #: Longest a kept send waits for other consumers of a batch before a watcher sends it.
 MAX_HOLD = 0.01
+
+#: Checks that found nothing kept before the watcher parks: under steady load it keeps
+#: polling instead, since waking a parked thread for every batch costs more than a poll.
+IDLE_CHECKS_BEFORE_PARKING = 20
 
 #: ``(Channel, message)`` pairs, as the pending message store sends them.
 Kept = list[tuple[Any, dict[str, Any]]]
@@ -109,6 +116,7 @@ class KeptSendsWatcher:
         self._thread.join(timeout=1.0)
 
     def _run(self) -> None:
+        idle_checks = 0
         while True:
             self._busy.wait()
             if self._stopped:
@@ -116,8 +124,14 @@ class KeptSendsWatcher:
             time.sleep(self.max_hold / 2)
             if self._stopped:
                 return
-            if not self.slot.send_overdue(self.max_hold, self._send):
-                with self.slot.lock:
-                    # Under the lock: keep() then kept() cannot slip in between.
-                    if self.slot.messages is None:
-                        self._busy.clear()
+            if self.slot.send_overdue(self.max_hold, self._send):
+                idle_checks = 0
+                continue
+            idle_checks += 1
+            if idle_checks < IDLE_CHECKS_BEFORE_PARKING:
+                continue
+            with self.slot.lock:
+                # Under the lock: keep() then kept() cannot slip in between.
+                if self.slot.messages is None:
+                    self._busy.clear()
+                    idle_checks = 0
