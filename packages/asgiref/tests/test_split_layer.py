@@ -15,6 +15,7 @@ from asgiref.inmemory import ChannelLayer
 from asgiref.split_layer import (
     LocalRemoteChannelLayer,
     check_local_wait,
+    ipc_local_layer,
     is_local_name,
     local_layer_options,
 )
@@ -259,3 +260,29 @@ def test_close_closes_both_stores_that_can_close(layer: CountingSplit) -> None:
     assert layer.local.closed == 1 and layer.remote.closed == 1
     LocalRemoteChannelLayer(ChannelLayer(receive_timeout=0.05), ChannelLayer()).close()
     assert "CountingSplit" in repr(layer)
+
+
+def test_ipc_local_layer_says_which_extra_to_install_when_asgi_ipc_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "asgi_ipc", None)  # an import of it now fails
+    with pytest.raises(
+        ImportError, match=r"MyLocalLayer needs asgi-ipc: pip install 'my\[local\]'"
+    ):
+        ipc_local_layer("p", {}, "MyLocalLayer", "my[local]")
+
+
+def test_ipc_local_layer_builds_an_ipc_layer_with_the_options() -> None:
+    asgi_ipc = pytest.importorskip("asgi_ipc")
+    from asgi_ipc.testing import remove_prefix, session_prefix
+
+    prefix = session_prefix()
+    layer = ipc_local_layer(prefix, {"capacity": 7}, "MyLocalLayer", "my[local]")
+    try:
+        assert isinstance(layer, asgi_ipc.IPCChannelLayer)
+        assert layer.capacity == 7
+    finally:
+        layer.close()
+        remove_prefix(prefix)

@@ -19,7 +19,6 @@ event loop's default pool.
 from __future__ import annotations
 
 import concurrent.futures
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +26,7 @@ from asgiref.base_layer import CapacityPattern
 from asgiref.split_layer import (
     LocalRemoteChannelLayer,
     check_local_wait,
+    ipc_local_layer,
     local_layer_options,
 )
 
@@ -94,13 +94,7 @@ class RabbitmqLocalChannelLayer(LocalRemoteChannelLayer):
 
     def make_local_layer(self, prefix: str, options: dict[str, Any]) -> Any:
         """Return the ``asgi_ipc`` layer for normal channels (override to customise)."""
-        try:
-            module = importlib.import_module("asgi_ipc")
-        except ImportError as exc:
-            raise ImportError(
-                "RabbitmqLocalChannelLayer needs asgi-ipc: pip install 'asgi-rabbitmq[local]'."
-            ) from exc
-        return module.IPCChannelLayer(prefix=prefix, **options)
+        return ipc_local_layer(prefix, options, "RabbitmqLocalChannelLayer", "asgi-rabbitmq[local]")
 
     def receive_executor(self) -> concurrent.futures.Executor:
         """Return the RabbitMQ layer's bounded pool (one connection per thread)."""

@@ -17,7 +17,6 @@ the two stores from one set of settings.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from asgiref.base_layer import CapacityPattern
 from asgiref.split_layer import (
     LocalRemoteChannelLayer,
     check_local_wait,
+    ipc_local_layer,
     local_layer_options,
 )
 
@@ -95,13 +95,7 @@ class RedisLocalChannelLayer(LocalRemoteChannelLayer):
 
     def make_local_layer(self, prefix: str, options: dict[str, Any]) -> Any:
         """Return the ``asgi_ipc`` layer for normal channels (override to customise)."""
-        try:
-            module = importlib.import_module("asgi_ipc")
-        except ImportError as exc:
-            raise ImportError(
-                "RedisLocalChannelLayer needs asgi-ipc: pip install 'asgi-redis[local]'."
-            ) from exc
-        return module.IPCChannelLayer(prefix=prefix, **options)
+        return ipc_local_layer(prefix, options, "RedisLocalChannelLayer", "asgi-redis[local]")
 
     def __repr__(self) -> str:
         return f"<asgi_redis.RedisLocalChannelLayer remote={self.remote!r}>"

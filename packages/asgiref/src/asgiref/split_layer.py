@@ -34,13 +34,20 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
+import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .base_layer import BaseChannelLayer, CapacityPattern
 
-__all__ = ["LocalRemoteChannelLayer", "check_local_wait", "is_local_name", "local_layer_options"]
+__all__ = [
+    "LocalRemoteChannelLayer",
+    "check_local_wait",
+    "ipc_local_layer",
+    "is_local_name",
+    "local_layer_options",
+]
 
 _Result = tuple[str, dict[str, Any]] | tuple[None, None]
 
@@ -60,6 +67,19 @@ def check_local_wait(local_wait: object, receive_timeout: float) -> float:
             f"receive_timeout ({receive_timeout!r})."
         )
     return float(local_wait)
+
+
+def ipc_local_layer(prefix: str, options: Mapping[str, Any], needed_by: str, extra: str) -> Any:
+    """Return an ``asgi_ipc`` layer for a split layer's normal channels.
+
+    ``needed_by`` names the split layer and ``extra`` the pip requirement that
+    brings asgi-ipc along, for the error when it is not installed.
+    """
+    try:
+        module = importlib.import_module("asgi_ipc")
+    except ImportError as exc:
+        raise ImportError(f"{needed_by} needs asgi-ipc: pip install '{extra}'.") from exc
+    return module.IPCChannelLayer(prefix=prefix, **options)
 
 
 def local_layer_options(
