@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 from asgi_redis import RedisChannelLayer
+from asgi_redis.testing import RedisServer, free_port
 
 REDIS_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
 REDIS_URL_2 = os.environ.get("ASGI_REDIS_URL_2", "redis://127.0.0.1:16380/0")
@@ -93,76 +90,10 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def _free_port() -> int:
-    for port in OWN_PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 16400-16499 for a test redis-server")
-
-
-class RedisProcess:
-    """A redis-server this test owns: start, stop (by pid) and restart on one port."""
-
-    def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
-        self.directory = directory
-        self.port = port or _free_port()
-        self.extra = extra
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed; scripts/services.sh installs it")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port, socket_connect_timeout=1).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
-
-
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """Start a private redis-server on a port in 16400-16499; stop it afterwards."""
-    server = RedisProcess(tmp_path)
+    server = RedisServer(tmp_path, free_port(OWN_PORTS))
     server.start()
     yield server
     server.stop()

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import redis
 from asgi_redis import RedisChannelLayer, RedisUnavailableError
+from asgi_redis.testing import RedisServer
 
-from .conftest import REDIS_URL, REDIS_URL_2, RedisProcess
+from .conftest import REDIS_URL, REDIS_URL_2
 
 
 def _count_packets(layer: RedisChannelLayer) -> list[tuple[int, int]]:
@@ -110,7 +111,7 @@ def test_scripts_missing_on_the_server_are_loaded_and_the_batch_resent(
 
 
 def test_an_unreachable_shard_is_reported_per_message_and_the_layer_recovers(
-    own_redis: RedisProcess, prefix: str
+    own_redis: RedisServer, prefix: str
 ) -> None:
     layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=2)
     assert layer.send_many([("c", {"n": 0})]) == [None]
@@ -219,7 +220,7 @@ def test_send_many_async_queues_reports_and_reloads_scripts(
 
 
 def test_send_many_async_reports_an_unreachable_server_per_message(
-    own_redis: RedisProcess, prefix: str
+    own_redis: RedisServer, prefix: str
 ) -> None:
     layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=2)
 

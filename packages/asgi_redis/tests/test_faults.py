@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 from asgi_redis import RedisChannelLayer, RedisUnavailableError
-
-from .conftest import RedisProcess
+from asgi_redis.testing import RedisServer
 
 
 def _until_it_works(call: Callable[[], Any], seconds: float = 60) -> Any:
@@ -26,7 +25,7 @@ def _until_it_works(call: Callable[[], Any], seconds: float = 60) -> Any:
 
 
 def test_calls_fail_cleanly_while_redis_is_down_and_recover(
-    own_redis: RedisProcess, prefix: str
+    own_redis: RedisServer, prefix: str
 ) -> None:
     layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=2)
     layer.send("c", {"before": True})
@@ -54,7 +53,7 @@ def test_calls_fail_cleanly_while_redis_is_down_and_recover(
 
 
 def test_blocked_receive_raises_instead_of_hanging_when_redis_dies(
-    own_redis: RedisProcess, prefix: str
+    own_redis: RedisServer, prefix: str
 ) -> None:
     layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=30)
     outcome: list[BaseException | tuple[Any, Any]] = []
@@ -78,7 +77,7 @@ def test_blocked_receive_raises_instead_of_hanging_when_redis_dies(
     layer.close()
 
 
-def test_async_receive_recovers_after_a_restart(own_redis: RedisProcess, prefix: str) -> None:
+def test_async_receive_recovers_after_a_restart(own_redis: RedisServer, prefix: str) -> None:
     layer = RedisChannelLayer(hosts=[own_redis.url], prefix=prefix, receive_timeout=2)
 
     async def main() -> tuple[Any, Any]:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import redis
 from asgi_redis import RedisSentinelChannelLayer, RedisUnavailableError
+from asgi_redis.testing import RedisServer, free_port
 
-from .conftest import SENTINEL, SENTINEL_SERVICE, RedisProcess, _free_port
+from .conftest import OWN_PORTS, SENTINEL, SENTINEL_SERVICE
 
 
 def _require_sentinel() -> None:
@@ -54,7 +55,7 @@ def test_services_default_to_every_monitored_master(prefix: str) -> None:
 
 class _Sentinel:
     def __init__(self, directory: Path, master_port: int) -> None:
-        self.port = _free_port()
+        self.port = free_port(OWN_PORTS)
         self.config = directory / "sentinel.conf"
         self.config.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
@@ -86,13 +87,15 @@ class _Sentinel:
 
 
 @pytest.fixture
-def failover_setup(tmp_path: Path) -> Iterator[tuple[RedisProcess, RedisProcess, _Sentinel]]:
+def failover_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer, _Sentinel]]:
     (tmp_path / "master").mkdir()
     (tmp_path / "replica").mkdir()
     (tmp_path / "sentinel").mkdir()
-    master = RedisProcess(tmp_path / "master")
+    master = RedisServer(tmp_path / "master", free_port(OWN_PORTS))
     master.start()
-    replica = RedisProcess(tmp_path / "replica", None, "--replicaof", "127.0.0.1", str(master.port))
+    replica = RedisServer(
+        tmp_path / "replica", free_port(OWN_PORTS), "--replicaof", "127.0.0.1", str(master.port)
+    )
     replica.start()
     sentinel = _Sentinel(tmp_path / "sentinel", master.port)
     try:
@@ -103,7 +106,7 @@ def failover_setup(tmp_path: Path) -> Iterator[tuple[RedisProcess, RedisProcess,
         master.stop()
 
 
-def _wait_for_replication(replica: RedisProcess) -> None:
+def _wait_for_replication(replica: RedisServer) -> None:
     client = redis.Redis(port=replica.port, decode_responses=True)
     deadline = time.monotonic() + 60
     while client.info("replication").get("master_link_status") != "up":
@@ -125,7 +128,7 @@ def _retry(call: Any) -> Any:
 
 @pytest.mark.parametrize("refresh", [0, 0.5])
 def test_layer_follows_a_sentinel_failover(
-    failover_setup: tuple[RedisProcess, RedisProcess, _Sentinel], prefix: str, refresh: float
+    failover_setup: tuple[RedisServer, RedisServer, _Sentinel], prefix: str, refresh: float
 ) -> None:
     master, replica, sentinel = failover_setup
     _wait_for_replication(replica)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -19,59 +16,11 @@ from channels.worker import Worker
 from testproject.routing import channel_routing
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisProcess:
-    """A throw-away redis-server on 127.0.0.1:port, stopped by pid."""
-
-    def __init__(self, port: int, workdir: Path) -> None:
-        self.port = port
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-        self.process = None
-
-
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisProcess(free_port(), tmp_path)
+def own_redis(tmp_path: Path) -> Iterator[Any]:
+    """A throwaway redis-server (asgi_redis.testing.RedisServer), stopped afterwards."""
+    testing = pytest.importorskip("asgi_redis.testing")
+    server = testing.RedisServer(tmp_path)
     server.start()
     yield server
     server.stop()
@@ -104,13 +53,13 @@ def send_retrying(layer: Any, channel: str, message: dict[str, Any], timeout: fl
 
 @pytest.mark.slow
 def test_worker_keeps_working_across_a_redis_restart(
-    own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+    own_redis: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     from asgi_redis import RedisChannelLayer
 
     layer = ChannelLayerWrapper(
         RedisChannelLayer(
-            hosts=[f"redis://127.0.0.1:{own_redis.port}/0"],
+            hosts=[own_redis.url],
             prefix=f"restart{uuid.uuid4().hex[:8]}:",
             receive_timeout=0.5,
         ),
