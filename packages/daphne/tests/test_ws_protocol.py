@@ -289,3 +289,19 @@ def test_any_text_or_binary_frames_arrive_intact_and_in_order(frames: list[str |
     assert [m["order"] for m in received] == list(range(1, len(frames) + 1))
     assert [m["text"] if m["text"] is not None else m["bytes"] for m in received] == frames
     assert all(m["reply_channel"] == connect["reply_channel"] for m in received)
+
+
+def test_a_reply_after_the_client_started_closing_is_dropped_quietly(
+    harness: Harness, caplog: Any
+) -> None:
+    protocol, transport, connect = accept(harness)
+    reply = connect["reply_channel"]
+    # The client closes; the TCP connection is not gone yet when a reply arrives.
+    protocol.dataReceived(ws_frame(struct.pack("!H", 1000), opcode=8))
+    transport.clear()
+    with caplog.at_level("DEBUG", logger="daphne"):
+        harness.reply(reply, {"text": "too late"})
+        harness.reply(reply, {"bytes": b"also late", "close": True})
+    assert parse_server_frames(transport.value()) == []
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert "closed before a reply could be sent" in caplog.text

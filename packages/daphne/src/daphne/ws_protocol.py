@@ -45,6 +45,7 @@ import logging
 from collections import deque
 from typing import Any, cast
 
+from autobahn.exception import Disconnected
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.defer import Deferred
@@ -262,9 +263,18 @@ class WebSocketProtocol(WebSocketServerProtocol):
         if "text" in frame:
             text = frame["text"]
             payload = text.encode("utf-8") if isinstance(text, str) else bytes(text)
-            self.sendMessage(payload, isBinary=False)
+            binary = False
         else:
-            self.sendMessage(bytes(frame["bytes"]), isBinary=True)
+            payload, binary = bytes(frame["bytes"]), True
+        try:
+            self.sendMessage(payload, isBinary=binary)
+        except Disconnected:
+            # The client started closing (or the connection failed) and Autobahn's
+            # onClose has not reached us yet: the reply has nobody to go to.
+            logger.debug(
+                "WebSocket %s closed before a reply could be sent; dropping it",
+                self.reply_channel,
+            )
 
     def _close(self, code: int) -> None:
         # Frames that still arrive before the peer's close reply are not forwarded.
