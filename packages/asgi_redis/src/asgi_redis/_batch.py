@@ -50,6 +50,7 @@ from asgiref.base_layer import require_send_pairs
 from redis.exceptions import NoScriptError
 
 from ._async_fast import FastPathUnsupported
+from ._codec import entry_channel
 from ._errors import unavailable
 from ._waiting import timeout_arg
 
@@ -242,24 +243,15 @@ def _finish_receive(
     if isinstance(entry, Exception):
         raise entry
     if isinstance(entry, list):
-        entry = _keep_extra(layer, entry)
+        # A RECEIVE_BATCH reply: one queue's entries, so the first names the queue.
+        queue = layer.non_local_name(entry_channel(entry[0])) if entry else ""
+        entry = layer._keep_prefetched(queue, entry)
     if entry:
         return layer._decode(entry)
     if block and replies[0]:
         # Woken, but another reader was faster: keep waiting for the rest of the time.
         return layer._receive_blocking_one(plan, deadline)
     return None, None
-
-
-def _keep_extra(layer: RedisChannelLayer, entries: list[bytes]) -> bytes | None:
-    """Keep all but the first of a RECEIVE_BATCH reply for later receives; return the first."""
-    if not entries:
-        return None
-    if len(entries) > 1:
-        first = entries[0]
-        channel = first[13 : first.index(b"\0", 13)].decode("ascii")
-        layer._prefetched.add(layer.non_local_name(channel), entries[1:])
-    return entries[0]
 
 
 def _sort_replies(

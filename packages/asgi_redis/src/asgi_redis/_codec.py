@@ -17,12 +17,17 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["Codec", "MessageDecodeError"]
+__all__ = ["Codec", "MessageDecodeError", "entry_channel"]
 
 logger = logging.getLogger(__name__)
 
 # Every Fernet token starts with version byte 0x80, base64-encoded as "gAAAAA".
 _FERNET_MARK = b"gAAAAA"
+
+
+def entry_channel(entry: bytes) -> str:
+    """Return the channel of a queue entry (``<13-digit expiry ms><channel>\\0<payload>``)."""
+    return entry[13 : entry.index(b"\0", 13)].decode("ascii")
 
 
 class MessageDecodeError(ValueError):

@@ -48,7 +48,7 @@ from . import _scripts
 from ._async import LoopClients
 from ._async_fast import AsyncFastConnection, FastPathUnsupported
 from ._batch import send_many, send_many_and_receive, send_many_async
-from ._codec import Codec, MessageDecodeError
+from ._codec import Codec, MessageDecodeError, entry_channel
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
 from ._errors import unavailable
 from ._fastpath import HAVE_HIREDIS, FastConnections
@@ -815,10 +815,9 @@ class RedisChannelLayer(BaseChannelLayer):
                 )
 
     def _decode(self, entry: bytes) -> tuple[str, dict[str, Any]]:
-        end = entry.index(b"\0", 13)
-        channel = entry[13:end].decode("ascii")
+        channel = entry_channel(entry)
         try:
-            return channel, self._codec.decode(entry[end + 1 :], channel)
+            return channel, self._codec.decode(entry[13 + len(channel) + 1 :], channel)
         except MessageDecodeError:
             logger.error("Dropped an unreadable message on %s", channel)
             raise

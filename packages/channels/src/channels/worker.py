@@ -99,6 +99,10 @@ class Worker:
         self.max_backoff = max_backoff
         self.prefetch = prefetch
         self._watcher: KeptSendsWatcher | None = None
+        # The layer's hand-out of messages it took ahead (None: this worker takes one at a time).
+        self._take_prefetched: Callable[[list[str]], tuple[Any, Any]] | None = (
+            getattr(channel_layer, "receive_prefetched", None) if prefetch > 1 else None
+        )
         self.in_job = False
         self._stop = threading.Event()
         self._ready_sent = False
@@ -224,11 +228,12 @@ class Worker:
     def _receive_once(self, channels: list[str], block: bool) -> tuple[Any, Any]:
         """Receive, first handing over the last consumers' kept sends in the same call."""
         layer = self.channel_layer
-        prefetching = self.prefetch > 1 and hasattr(layer, "receive_prefetched")
-        if prefetching and pending_message_store.kept_count() < MAX_KEPT:
+        take_prefetched = self._take_prefetched
+        prefetching = take_prefetched is not None
+        if take_prefetched is not None and pending_message_store.kept_count() < MAX_KEPT:
             # The layer took this message with the last one: no round trip, so
             # the kept sends wait for the next one (a watcher bounds the wait).
-            channel, content = layer.receive_prefetched(channels)
+            channel, content = take_prefetched(channels)
             if channel is not None:
                 if pending_message_store.kept_count():
                     self._watch_kept_sends()
@@ -269,7 +274,7 @@ class Worker:
 
     def _finish_prefetched(self, channels: list[str]) -> None:
         """Dispatch the messages the layer took ahead for this worker before stopping."""
-        take = getattr(self.channel_layer, "receive_prefetched", None)
+        take = self._take_prefetched
         while take is not None:
             channel, content = take(channels)
             if channel is None:
