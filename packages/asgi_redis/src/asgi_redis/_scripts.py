@@ -70,28 +70,39 @@ local SWEEP_LIMIT = 100
 
 """
 _COUNT = r"""
--- Count events ('m' messages, 'f' channel full) in a two-bucket rate counter:
--- <kind>s is the current second, <kind>c its count, <kind>p the previous second's
--- count and <kind>t the total of the seconds before the current one. Within one
--- second a count costs one HMGET and one HINCRBY; the TTL is refreshed when the
--- second changes.
+-- Count events ('m' messages, 'f' channel full) in a hash: field <kind><second> holds
+-- one second's count and <kind>t the total of the seconds folded away. Within a second
+-- a count is one HINCRBY; the first count of a new second (the HINCRBY made the field)
+-- folds every second before the previous one into the total, drops those fields,
+-- refreshes the TTL and returns true. Fields it does not know are dropped too.
 local function count_in(key, kind, amount)
-  local values = redis.call('HMGET', key, kind .. 's', kind .. 'c', kind .. 't')
-  local last = tonumber(values[1])
-  if last == second then
-    redis.call('HINCRBY', key, kind .. 'c', amount)
-  else
-    local current = tonumber(values[2]) or 0
-    local previous = 0
-    if last == second - 1 then
-      previous = current
-    end
-    redis.call('HSET', key, kind .. 's', second, kind .. 'c', amount, kind .. 'p', previous,
-      kind .. 't', (tonumber(values[3]) or 0) + current)
-    redis.call('PEXPIRE', key, stats_ttl)
-    return true
+  if redis.call('HINCRBY', key, kind .. second, amount) ~= amount then
+    return false
   end
-  return false
+  local fields = redis.call('HGETALL', key)
+  local total_field = kind .. 't'
+  local folded = 0
+  local stale = {}
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if string.sub(name, 1, 1) == kind and name ~= total_field then
+      local at = tonumber(string.sub(name, 2))
+      if not at then
+        stale[#stale + 1] = name
+      elseif at < second - 1 then
+        folded = folded + tonumber(fields[i + 1])
+        stale[#stale + 1] = name
+      end
+    end
+  end
+  if #stale > 0 then
+    redis.call('HDEL', key, unpack(stale))
+  end
+  if folded > 0 then
+    redis.call('HINCRBY', key, total_field, folded)
+  end
+  redis.call('PEXPIRE', key, stats_ttl)
+  return true
 end
 
 """
@@ -486,8 +497,45 @@ return delivered
 )
 
 _STATS_FIELDS = r"""
+-- Read a count_in hash as {total before the latest second, latest second, its count,
+-- the count of the second before it} for messages, then the same for refusals.
 local function counters(key)
-  return redis.call('HMGET', key, 'mt', 'ms', 'mc', 'mp', 'ft', 'fs', 'fc', 'fp')
+  local fields = redis.call('HGETALL', key)
+  local result = {}
+  for _, kind in ipairs({'m', 'f'}) do
+    local total = 0
+    local latest = false
+    local counts = {}
+    for i = 1, #fields, 2 do
+      local name = fields[i]
+      if string.sub(name, 1, 1) == kind then
+        local count = tonumber(fields[i + 1])
+        local at = tonumber(string.sub(name, 2))
+        if at then
+          counts[at] = count
+          total = total + count
+          if not latest or at > latest then
+            latest = at
+          end
+        elseif name == kind .. 't' then
+          total = total + count
+        end
+      end
+    end
+    if latest then
+      local current = counts[latest]
+      table.insert(result, total - current)
+      table.insert(result, latest)
+      table.insert(result, current)
+      table.insert(result, counts[latest - 1] or 0)
+    else
+      table.insert(result, total)
+      table.insert(result, false)
+      table.insert(result, false)
+      table.insert(result, false)
+    end
+  end
+  return result
 end
 
 """

@@ -2,12 +2,14 @@
 
 How this works
 --------------
-Each server keeps, per channel and for all channels, a two-bucket counter for
+Each server keeps, per channel and for all channels, a counter hash for
 messages and for refused sends (see ``count_in`` in :mod:`asgi_redis._scripts`):
-the current second, its count, the previous second's count and the total of the
-seconds before. A figure "per second" is the current bucket plus the share of
-the previous bucket that still lies within the last second. Rows from several
-servers (shards) are added up; the oldest head entry gives ``messages_max_age``.
+one field per second for the current and the previous second, and a total of the
+seconds before. The ``counters`` Lua function reads it as the latest second, its
+count, the previous second's count and the total before the latest second. A
+figure "per second" is the latest bucket plus the share of the previous bucket
+that still lies within the last second. Rows from several servers (shards) are
+added up; the oldest head entry gives ``messages_max_age``.
 """
 
 from __future__ import annotations
