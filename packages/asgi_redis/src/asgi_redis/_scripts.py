@@ -310,6 +310,16 @@ _TOP_UP = r"""
 -- one popped from (queue names from ARGV[first]): give every such queue back one
 -- token per queued message.
 local function top_up_tokens(first, found_queue)
+  -- Usually every other queue is empty: one EXISTS over all of them settles that.
+  local others = {}
+  for i = first, #ARGV do
+    if ARGV[i] ~= found_queue then
+      others[#others + 1] = P .. 'q:' .. ARGV[i]
+    end
+  end
+  if #others == 0 or redis.call('EXISTS', unpack(others)) == 0 then
+    return
+  end
   for i = first, #ARGV do
     local queue = ARGV[i]
     if queue ~= found_queue then
@@ -624,14 +634,14 @@ local found_queue = false
 for i = 7, #ARGV do
   local queue = ARGV[i]
   local qk = P .. 'q:' .. queue
-  local want = math.min(limit, math.max(1, math.floor(redis.call('LLEN', qk) / 2)))
-  local popped = pop_live(qk, want, found)
-  if popped > 0 then
-    settle_tokens(queue, qk, popped, blocking)
-  end
-  if #found > 0 then
-    found_queue = queue
-    break
+  local length = redis.call('LLEN', qk)
+  if length > 0 then
+    local want = math.min(limit, math.max(1, math.floor(length / 2)))
+    settle_tokens(queue, qk, pop_live(qk, want, found), blocking)
+    if #found > 0 then
+      found_queue = queue
+      break
+    end
   end
 end
 if blocking then
