@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import django
 import pytest
@@ -43,6 +44,26 @@ def _fresh_channel_layers() -> Iterator[None]:
 
     channel_layers.reset()
     yield
+    channel_layers.reset()
+
+
+@pytest.fixture
+def make_layer() -> Iterator[Callable[..., Any]]:
+    """Return a factory installing an in-memory layer with ``routing`` as the default alias.
+
+    ``make_layer(routing, **config)`` returns the ``ChannelLayerWrapper``; the
+    layer's ``receive_timeout`` defaults to 0.05 s so blocking receives end fast.
+    """
+    from asgiref.inmemory import ChannelLayer
+    from channels.asgi import ChannelLayerWrapper, channel_layers
+
+    def make(routing: Any = (), **config: Any) -> ChannelLayerWrapper:
+        config.setdefault("receive_timeout", 0.05)
+        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", list(routing))
+        channel_layers.set("default", wrapper)
+        return wrapper
+
+    yield make
     channel_layers.reset()
 
 

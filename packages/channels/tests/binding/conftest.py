@@ -1,4 +1,4 @@
-"""Fixtures for the data binding tests: an in-memory layer, a worker, isolated bindings."""
+"""Data binding test fixtures: a worker, isolated bindings (make_layer: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from asgiref.inmemory import ChannelLayer
-from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.asgi import ChannelLayerWrapper
 from channels.binding import Binding, registered_bindings
 from channels.worker import Worker
 
@@ -45,20 +44,6 @@ def bind() -> Bind:
             binding.register()
 
     return register
-
-
-@pytest.fixture
-def make_layer() -> Iterator[MakeLayer]:
-    """Return a factory installing an in-memory layer with ``routing`` as the default alias."""
-
-    def make(routing: Any = (), **config: Any) -> ChannelLayerWrapper:
-        config.setdefault("receive_timeout", 0.05)
-        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", list(routing))
-        channel_layers.set("default", wrapper)
-        return wrapper
-
-    yield make
-    channel_layers.reset()
 
 
 def drive_all(layer: ChannelLayerWrapper) -> int:

@@ -1,30 +1,14 @@
-"""Fixtures for the core tests: a fresh in-memory layer with a chosen routing."""
+"""Core test helpers: a one-message worker (make_layer: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from asgiref.inmemory import ChannelLayer
-from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.asgi import ChannelLayerWrapper
 from channels.worker import Worker
 
 MakeLayer = Callable[..., ChannelLayerWrapper]
-
-
-@pytest.fixture
-def make_layer() -> Iterator[MakeLayer]:
-    """Return a factory installing an in-memory layer with ``routing`` as the default alias."""
-
-    def make(routing: Any = (), **config: Any) -> ChannelLayerWrapper:
-        config.setdefault("receive_timeout", 0.05)
-        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", list(routing))
-        channel_layers.set("default", wrapper)
-        return wrapper
-
-    yield make
-    channel_layers.reset()
 
 
 def drive(layer: ChannelLayerWrapper, channels: list[str] | None = None, **kwargs: Any) -> bool:

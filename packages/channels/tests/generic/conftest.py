@@ -1,15 +1,13 @@
-"""Fixtures for the generic consumer tests: an in-memory layer and a one-message worker."""
+"""Generic consumer test helpers: a one-message worker (make_layer: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
-import pytest
-from asgiref.inmemory import ChannelLayer
-from channels.asgi import ChannelLayerWrapper, channel_layers
+from channels.asgi import ChannelLayerWrapper
 from channels.worker import Worker
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -17,20 +15,6 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 MakeLayer = Callable[..., ChannelLayerWrapper]
 PREFIX = "daphne.response.abcdefghij!"
 REPLY = PREFIX + "sock1"
-
-
-@pytest.fixture
-def make_layer() -> Iterator[MakeLayer]:
-    """Return a factory installing an in-memory layer with ``routing`` as the default alias."""
-
-    def make(routing: Any = (), **config: Any) -> ChannelLayerWrapper:
-        config.setdefault("receive_timeout", 0.05)
-        wrapper = ChannelLayerWrapper(ChannelLayer(**config), "default", list(routing))
-        channel_layers.set("default", wrapper)
-        return wrapper
-
-    yield make
-    channel_layers.reset()
 
 
 def drive(layer: ChannelLayerWrapper) -> bool:
