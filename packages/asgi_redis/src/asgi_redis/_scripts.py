@@ -310,26 +310,25 @@ _TOP_UP = r"""
 -- one popped from (queue names from ARGV[first]): give every such queue back one
 -- token per queued message.
 local function top_up_tokens(first, found_queue)
-  -- Usually every other queue is empty: one EXISTS over all of them settles that.
   local others = {}
+  local keys = {}
   for i = first, #ARGV do
     if ARGV[i] ~= found_queue then
-      others[#others + 1] = P .. 'q:' .. ARGV[i]
+      others[#others + 1] = ARGV[i]
+      keys[#keys + 1] = P .. 'q:' .. ARGV[i]
     end
   end
-  if #others == 0 or redis.call('EXISTS', unpack(others)) == 0 then
+  -- Usually every other queue is empty: one EXISTS over all of them settles that.
+  if #keys == 0 or redis.call('EXISTS', unpack(keys)) == 0 then
     return
   end
-  for i = first, #ARGV do
-    local queue = ARGV[i]
-    if queue ~= found_queue then
-      local left = redis.call('LLEN', P .. 'q:' .. queue)
-      if left > 0 then
-        local wk = P .. 'w:' .. queue
-        local tokens = redis.call('LLEN', wk)
-        for _ = tokens + 1, left do
-          redis.call('RPUSH', wk, '')
-        end
+  for j, queue in ipairs(others) do
+    local left = redis.call('LLEN', keys[j])
+    if left > 0 then
+      local wk = P .. 'w:' .. queue
+      local tokens = redis.call('LLEN', wk)
+      for _ = tokens + 1, left do
+        redis.call('RPUSH', wk, '')
       end
     end
   end
