@@ -23,6 +23,13 @@ throughput phase, with every command logged during that phase only):
 ``floor_with_server_x`` adds this layer's server time to the floor, the bound
 left once the scripts' work is counted.
 
+That floor sleeps in ``recv`` for each reply, as asgi_redis 1.4.3 (and redis-py)
+does. This layer polls for its reply for up to ``busy_poll_us`` before sleeping
+(see ``asgi_redis._fastpath``), so two more setups separate what polling brings
+from the rest: ``new-sleep`` is this layer with ``busy_poll_us=0`` (its ratio is
+``sleeping_throughput_x``) and ``floor-poll`` is the bare PING loop polling the
+same way (``poll_floor_throughput_x``).
+
 Both versions run twice per round: over TCP loopback (the main figures) and
 over the same server's unix socket (``new-unix`` / ``legacy-unix``, the usual
 transport when Redis runs on the application's machine; ``scripts/services.sh``
@@ -68,16 +75,17 @@ NEW_PYTHON = Path(sys.executable)
 # "serve" reads one JSON command per line and answers one JSON line, so the two
 # versions can alternate in short phases; "echo" answers pings until told to stop.
 WORKER = r"""
-import json, sys, time
+import json, socket, sys, time
 
 mode, url, prefix = sys.argv[1], sys.argv[2], sys.argv[3]
+# "sleep": this layer with busy polling off; "poll": the floor polls for its replies.
+variant = sys.argv[4] if len(sys.argv) > 4 else ""
 
 
 class PingOnly:
     # The round-trip floor: each send and each receive is one bare PING.
 
     def __init__(self, url):
-        import socket
         from urllib.parse import urlsplit
         parts = urlsplit(url)
         if parts.scheme == "unix":
@@ -90,7 +98,14 @@ class PingOnly:
     def _ping(self):
         self.sock.sendall(b"*1\r\n$4\r\nPING\r\n")
         reply = b""
+        deadline = time.perf_counter() + 0.0001 if variant == "poll" else 0
         while not reply.endswith(b"\r\n"):
+            if deadline and time.perf_counter() < deadline:
+                try:
+                    reply += self.sock.recv(64, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    pass
+                continue
             reply += self.sock.recv(64)
 
     def send(self, channel, message):
@@ -105,8 +120,9 @@ if mode == "floor":
     layer = PingOnly(url)
 else:
     from asgi_redis import RedisChannelLayer
+    options = {"busy_poll_us": 0} if variant == "sleep" else {}
     layer = RedisChannelLayer(hosts=[url], prefix=prefix, stats_prefix=prefix + "meta:",
-                              capacity=100000)
+                              capacity=100000, **options)
 PAYLOAD = {"text": "x" * 100, "reply_channel": "bench.reply!abc", "n": 0}
 
 
@@ -192,10 +208,11 @@ class Peer:
         self.impl = impl
         self.prefix = _prefix(impl)
         argv = [str(python), str(script)]
-        floor = impl == "floor"
-        self.echo = None if floor else subprocess.Popen([*argv, "echo", url, self.prefix])
+        floor = impl.startswith("floor")
+        variant = {"new-sleep": "sleep", "floor-poll": "poll"}.get(impl, "")
+        self.echo = None if floor else subprocess.Popen([*argv, "echo", url, self.prefix, variant])
         self.server = subprocess.Popen(
-            [*argv, "floor" if floor else "serve", url, self.prefix],
+            [*argv, "floor" if floor else "serve", url, self.prefix, variant],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -275,10 +292,12 @@ def main() -> None:
             )
         setups["new-unix"] = (NEW_PYTHON, BENCH_UNIX_URL)
         setups["legacy-unix"] = (legacy_python, BENCH_UNIX_URL)
+    setups["new-sleep"] = (NEW_PYTHON, BENCH_URL)
     setups["floor"] = (NEW_PYTHON, BENCH_URL)
+    setups["floor-poll"] = (NEW_PYTHON, BENCH_URL)
     stats_client = redis.Redis.from_url(BENCH_URL)
     rounds: dict[str, list[dict[str, float]]] = {impl: [] for impl in setups}
-    pings: dict[str, list[float]] = {impl: [] for impl in setups if impl != "floor"}
+    pings: dict[str, list[float]] = {impl: [] for impl in setups if not impl.startswith("floor")}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "redis_worker.py"
         script.write_text(WORKER)
@@ -286,13 +305,13 @@ def main() -> None:
         try:
             for peer in peers.values():  # warm up: imports, connections, script cache
                 peer.run("throughput", 100)
-                if peer.impl != "floor":
+                if not peer.impl.startswith("floor"):
                     peer.run("ping", 20)
             for number in range(sizes["rounds"]):
                 order = list(setups) if number % 2 == 0 else list(reversed(setups))
                 for impl in order:
                     peer = peers[impl]
-                    if impl == "floor":
+                    if impl.startswith("floor"):
                         rounds[impl].append(peer.run("throughput", sizes["n"]))
                         continue
                     figures, busy_us = _server_us(
@@ -308,11 +327,14 @@ def main() -> None:
             stats_client.close()
             for peer in peers.values():
                 peer.close()
-    floor_rounds = rounds.pop("floor")
-    floor = {
-        key: statistics.median(result[key] for result in floor_rounds)
-        for key in ("send_per_s", "receive_per_s", "pair_per_s")
-    }
+    floors = {}
+    for name in ("floor", "floor-poll"):
+        floor_rounds = rounds.pop(name)
+        floors[name] = {
+            key: statistics.median(result[key] for result in floor_rounds)
+            for key in ("send_per_s", "receive_per_s", "pair_per_s")
+        }
+    floor = floors["floor"]
     medians: dict[str, dict[str, float]] = {}
     for impl, results in rounds.items():
         medians[impl] = {
@@ -347,6 +369,9 @@ def main() -> None:
         "floor_with_server_x": 1
         / (1 / floor["pair_per_s"] + new["server_us_per_pair"] / 1e6)
         / old["pair_per_s"],
+        # What polling for replies brings: this layer sleeping, and the floor polling.
+        "sleeping_throughput_x": medians["new-sleep"]["pair_per_s"] / old["pair_per_s"],
+        "poll_floor_throughput_x": floors["floor-poll"]["pair_per_s"] / old["pair_per_s"],
     }
     if "new-unix" in medians:
         new_unix, old_unix = medians["new-unix"], medians["legacy-unix"]
@@ -373,6 +398,7 @@ def main() -> None:
     for label, key, fmt in rows:
         print(f"{label:28} " + " ".join(f"{fmt.format(m[key]):>14}" for m in medians.values()))
     print(f"{'round-trip floor (msg/s)':28} {floor['pair_per_s']:14,.0f}")
+    print(f"{'polling floor (msg/s)':28} {floors['floor-poll']['pair_per_s']:14,.0f}")
     print()
     for name, value in ratios.items():
         print(f"{name:28} {value:8.2f}x")
@@ -386,6 +412,7 @@ def main() -> None:
                 "unix_server": None if args.no_unix else BENCH_UNIX_URL,
                 "result": medians,
                 "floor": floor,
+                "floor_poll": floors["floor-poll"],
                 "ratios": ratios,
                 "rounds": rounds,
             },

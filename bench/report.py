@@ -79,11 +79,13 @@ def adapt_redis(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target
     new, legacy = _dig(data, "result", "new") or {}, _dig(data, "result", "legacy") or {}
     new_unix = _dig(data, "result", "new-unix") or {}
     legacy_unix = _dig(data, "result", "legacy-unix") or {}
+    sleeping = _dig(data, "result", "new-sleep") or {}
     rows = [
         (
             k,
             {
                 "new": new.get(k),
+                "new, no polling": sleeping.get(k),
                 "legacy": legacy.get(k),
                 "new unix": new_unix.get(k),
                 "legacy unix": legacy_unix.get(k),
@@ -93,6 +95,7 @@ def adapt_redis(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target
     ]
     # Context, not a result: each call replaced by one bare PING (see bench_redis.py).
     rows += [(f"round-trip floor {k}", {"new": v}) for k, v in (data.get("floor") or {}).items()]
+    rows += [(f"polling floor {k}", {"new": v}) for k, v in (data.get("floor_poll") or {}).items()]
     ratios = data.get("ratios") or {}
     rows += [(f"ratio {k}", {"ratio": v}) for k, v in ratios.items()]
     targets = [
@@ -115,7 +118,8 @@ def adapt_redis(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target
                 3.0,
             )
         )
-    return ["new", "legacy", "new unix", "legacy unix", "ratio"], rows, targets
+    columns = ["new", "new, no polling", "legacy", "new unix", "legacy unix", "ratio"]
+    return columns, rows, targets
 
 
 def adapt_ipc(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target]]:

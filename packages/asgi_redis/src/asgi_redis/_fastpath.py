@@ -23,6 +23,20 @@ socket is switched to blocking mode with the socket timeout set in the kernel
 instead of ``poll`` before each, and a silent server still times out. TLS
 sockets keep Python's timeout handling.
 Without hiredis, calls go through redis-py's normal client.
+
+Busy polling
+------------
+Redis usually answers a script within tens of microseconds, but a thread that
+sleeps in ``recv`` until the reply arrives pays for going to sleep and for
+being woken, which on virtual machines costs more than the wait itself. So
+after sending, a call first polls the socket without blocking for up to
+``busy_poll_us`` microseconds (the idea of Linux's ``SO_BUSY_POLL``) and only
+then sleeps. The poll runs only where it can pay off: on plain TCP and unix
+sockets, and by default only when this process may use more than one CPU
+(with one, Redis could not run while we poll). A blocking receive whose poll
+ran out (its queues were empty) makes the next :data:`IDLE_WAIT_SKIPS`
+blocking receives on that connection sleep at once, so an idle worker spends
+at most one poll per few waits; sends and other immediate calls always poll.
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ import struct
 import threading
 import weakref
 from collections.abc import Sequence
+from time import monotonic_ns
 from typing import Any
 
 import redis
@@ -45,12 +60,33 @@ try:
 except ImportError:  # pragma: no cover - exercised in an install without the extra
     hiredis = None
 
-__all__ = ["HAVE_HIREDIS", "FastConnections", "hiredis", "reply_error"]
+__all__ = [
+    "DEFAULT_BUSY_POLL_US",
+    "HAVE_HIREDIS",
+    "IDLE_WAIT_SKIPS",
+    "FastConnections",
+    "default_busy_poll_us",
+    "hiredis",
+    "reply_error",
+]
 
 logger = logging.getLogger(__name__)
 
 HAVE_HIREDIS = hiredis is not None
 _BUFFER_SIZE = 65536
+#: Polling budget in microseconds when the process may use several CPUs.
+DEFAULT_BUSY_POLL_US = 100
+#: Blocking receives that sleep at once after one whose poll ran out.
+IDLE_WAIT_SKIPS = 7
+
+
+def default_busy_poll_us() -> int:
+    """Return the default polling budget: :data:`DEFAULT_BUSY_POLL_US`, or 0 on one CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        cpus = os.cpu_count() or 1
+    return DEFAULT_BUSY_POLL_US if cpus > 1 else 0
 
 
 def reply_error(text: str) -> tuple[Exception, bool]:
@@ -91,13 +127,25 @@ def _kernel_timeouts(sock: socket.socket, timeout: float | None) -> None:
 class _Connection:
     """One thread's connection to one shard."""
 
-    __slots__ = ("__weakref__", "_buffer", "_connection", "_reader", "_sock")
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_connection",
+        "_poll_ns",
+        "_pollable",
+        "_reader",
+        "_skip_waits",
+        "_sock",
+    )
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, busy_poll_us: int = 0) -> None:
         self._connection = pool.make_connection()
         self._sock: socket.socket | None = None
         self._reader: Any = None
         self._buffer = bytearray(_BUFFER_SIZE)
+        self._poll_ns = busy_poll_us * 1000
+        self._pollable = False
+        self._skip_waits = 0
 
     def call(self, args: Sequence[Any]) -> Any:
         reply = self.exchange([args])[0]
@@ -105,22 +153,37 @@ class _Connection:
             raise reply
         return reply
 
-    def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Send ``commands`` in one packet; return their replies, errors as values."""
+    def exchange(self, commands: Sequence[Sequence[Any]], blocking: bool = False) -> list[Any]:
+        """Send ``commands`` in one packet; return their replies, errors as values.
+
+        ``blocking``: the commands may wait on the server (a BLPOP), which decides
+        how eagerly to poll for the replies (see the module's notes).
+        """
         sock = self._sock
         if sock is None:
             sock = self._connect()
         reader = self._reader
+        buffer = self._buffer
         replies: list[Any] = []
         try:
             sock.sendall(b"".join(hiredis.pack_command(tuple(args)) for args in commands))
+            deadline = self._poll_deadline(blocking)
             while len(replies) < len(commands):
                 reply = reader.gets()
                 while reply is False:
-                    count = sock.recv_into(self._buffer)
+                    if deadline and monotonic_ns() < deadline:
+                        try:
+                            count = sock.recv_into(buffer, 0, socket.MSG_DONTWAIT)
+                        except BlockingIOError:
+                            continue
+                    else:
+                        if deadline and blocking:
+                            self._skip_waits = IDLE_WAIT_SKIPS
+                        deadline = 0
+                        count = sock.recv_into(buffer)
                     if not count:
                         raise redis.ConnectionError("Connection closed by server.")
-                    reader.feed(self._buffer, 0, count)
+                    reader.feed(buffer, 0, count)
                     reply = reader.gets()
                 replies.append(reply)
         except (TimeoutError, BlockingIOError) as exc:
@@ -138,12 +201,25 @@ class _Connection:
             for reply in replies
         ]
 
+    def _poll_deadline(self, blocking: bool) -> int:
+        """Return when to stop polling for this exchange's replies, or 0 not to poll."""
+        if not self._pollable:
+            return 0
+        if blocking and self._skip_waits:
+            self._skip_waits -= 1
+            return 0
+        return monotonic_ns() + self._poll_ns
+
     def _connect(self) -> socket.socket:
         self._connection.connect()
         sock = self._connection._sock
         if sock is None:  # pragma: no cover - connect() raises instead
             raise redis.ConnectionError("Could not connect to Redis.")
         _kernel_timeouts(sock, getattr(self._connection, "socket_timeout", None))
+        # Polling needs a plain socket in blocking mode (TLS sockets keep Python's timeouts).
+        self._pollable = (
+            self._poll_ns > 0 and type(sock) is socket.socket and sock.gettimeout() is None
+        )
         self._sock = sock
         self._reader = hiredis.Reader()
         return sock  # type: ignore[no-any-return]
@@ -170,10 +246,14 @@ class _Connection:
 
 
 class FastConnections:
-    """Per-thread direct connections, one per shard pool."""
+    """Per-thread direct connections, one per shard pool.
 
-    def __init__(self, pools: Sequence[Any]) -> None:
+    ``busy_poll_us``: how long each call polls for its reply before sleeping.
+    """
+
+    def __init__(self, pools: Sequence[Any], busy_poll_us: int = 0) -> None:
         self._pools = list(pools)
+        self._busy_poll_us = busy_poll_us
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -190,18 +270,25 @@ class FastConnections:
             local.generation = _ForkGeneration.value
         connection = connections[shard]
         if connection is None:
-            connection = connections[shard] = _Connection(self._pools[shard])
+            connection = connections[shard] = _Connection(self._pools[shard], self._busy_poll_us)
             with self._lock:
                 self._all.add(connection)
         return connection
 
-    def exchange(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Send ``commands`` to ``shard`` in one packet; return their replies, errors as values."""
-        return self._connection(shard).exchange(commands) if commands else []
+    def exchange(
+        self, shard: int, commands: Sequence[Sequence[Any]], blocking: bool = False
+    ) -> list[Any]:
+        """Send ``commands`` to ``shard`` in one packet; return their replies, errors as values.
 
-    def call_pair(self, shard: int, first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+        ``blocking``: the commands include one that may wait on the server.
+        """
+        return self._connection(shard).exchange(commands, blocking) if commands else []
+
+    def call_pair(
+        self, shard: int, first: Sequence[Any], second: Sequence[Any], blocking: bool = False
+    ) -> list[Any]:
         """Send two commands to ``shard`` in one packet; return both replies."""
-        return self._connection(shard).exchange([first, second])
+        return self._connection(shard).exchange([first, second], blocking)
 
     def close(self) -> None:
         """Close every thread's connections (they reconnect if used again)."""

@@ -51,7 +51,7 @@ from ._batch import send_many, send_many_and_receive, send_many_async
 from ._codec import Codec, MessageDecodeError, entry_channel
 from ._config import glob_to_lua, jump_hash, normalize_hosts, redact_url
 from ._errors import unavailable
-from ._fastpath import HAVE_HIREDIS, FastConnections
+from ._fastpath import HAVE_HIREDIS, FastConnections, default_busy_poll_us
 from ._prefetch import PREFETCH, PrefetchBuffer, prefetchable
 from ._statistics import combine_statistics
 from ._waiting import Woken, async_wait, sync_wait, timeout_arg
@@ -105,6 +105,7 @@ class RedisChannelLayer(BaseChannelLayer):
         stats_prefix: str = "asgi-meta:",
         connection_kwargs: Mapping[str, Any] | None = None,
         receive_timeout: float = 5.0,
+        busy_poll_us: int | None = None,
         time_fn: Callable[[], float] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -128,13 +129,25 @@ class RedisChannelLayer(BaseChannelLayer):
                 "above 0 and at most 3600, such as 5."
             )
         self.receive_timeout = float(receive_timeout)
+        if busy_poll_us is None:
+            busy_poll_us = default_busy_poll_us()
+        if (
+            isinstance(busy_poll_us, bool)
+            or not isinstance(busy_poll_us, int)
+            or not (0 <= busy_poll_us <= 10_000)
+        ):
+            raise ValueError(
+                f"busy_poll_us is {busy_poll_us!r}; it must be a whole number of microseconds "
+                "from 0 (never poll, always sleep) to 10000, or None for the default."
+            )
+        self.busy_poll_us = busy_poll_us
         self._codec = Codec(symmetric_encryption_keys)
         self.connection_kwargs = self._connection_kwargs(connection_kwargs)
         self.hosts = self._configure_hosts(hosts)
         self._clients: list[Any] = self._make_clients()
         self._shards = len(self._clients)
         self._fast = (
-            FastConnections([client.connection_pool for client in self._clients])
+            FastConnections([client.connection_pool for client in self._clients], self.busy_poll_us)
             if HAVE_HIREDIS
             else None
         )
@@ -405,7 +418,7 @@ class RedisChannelLayer(BaseChannelLayer):
             blpop = ("BLPOP", *wake_keys, timeout_arg(remaining))
             receive = self._script_args("RECEIVE", self._now_ms(), "1", *queues)
             try:
-                token, entry = self._execute_pair(shard, blpop, receive)
+                token, entry = self._execute_pair(shard, blpop, receive, blocking=True)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 raise unavailable(self._describe_shard(shard), exc) from exc
             if isinstance(entry, NoScriptError):
@@ -837,19 +850,29 @@ class RedisChannelLayer(BaseChannelLayer):
     def _wake_keys(self, queues: list[str]) -> list[str]:
         return [self.prefix + "w:" + queue for queue in queues]
 
-    def _execute_pair(self, shard: int, first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
-        """Send two commands in one packet; return both replies (errors as values)."""
+    def _execute_pair(
+        self, shard: int, first: Sequence[Any], second: Sequence[Any], blocking: bool = False
+    ) -> list[Any]:
+        """Send two commands in one packet; return both replies (errors as values).
+
+        ``blocking``: one of them may wait on the server (a BLPOP).
+        """
         if self._fast is not None:
-            return self._fast.call_pair(shard, first, second)
+            return self._fast.call_pair(shard, first, second, blocking)
         pipe = self._clients[shard].pipeline(transaction=False)
         pipe.execute_command(*first)
         pipe.execute_command(*second)
         return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
-    def _execute_many(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Send ``commands`` in one packet; return their replies (errors as values)."""
+    def _execute_many(
+        self, shard: int, commands: Sequence[Sequence[Any]], blocking: bool = False
+    ) -> list[Any]:
+        """Send ``commands`` in one packet; return their replies (errors as values).
+
+        ``blocking``: one of them may wait on the server (a BLPOP).
+        """
         if self._fast is not None:
-            return self._fast.exchange(shard, commands)
+            return self._fast.exchange(shard, commands, blocking)
         pipe = self._clients[shard].pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
