@@ -28,9 +28,9 @@ def _count_packets(layer: RedisChannelLayer) -> list[tuple[int, int]]:
     packets: list[tuple[int, int]] = []
     original = layer._execute_many
 
-    def counting(shard: int, commands: Any, blocking: bool = False) -> list[Any]:
+    def counting(shard: int, commands: Any) -> list[Any]:
         packets.append((shard, len(commands)))
-        return original(shard, commands, blocking)
+        return original(shard, commands)
 
     layer._execute_many = counting  # type: ignore[method-assign]
     return packets

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from asgi_redis import RedisChannelLayer, _fastpath
-from asgi_redis._fastpath import DEFAULT_BUSY_POLL_US, HAVE_HIREDIS, IDLE_WAIT_SKIPS
+from asgi_redis._fastpath import DEFAULT_BUSY_POLL_US, HAVE_HIREDIS, SKIPS_AFTER_MISS
 
 MakeLayer = Callable[..., RedisChannelLayer]
 
@@ -72,32 +72,34 @@ def test_a_reply_that_arrives_while_polling_is_read_whole(
         {"n": n} for n in range(5)
     ]
     assert layer._fast is not None
-    assert layer._fast._connection(0)._skip_waits == 0
+    assert layer._fast._connection(0)._skips == 0
 
 
-def test_a_blocking_receive_whose_poll_runs_out_lets_the_next_waits_sleep_at_once(
+def test_a_call_whose_poll_runs_out_lets_the_next_calls_sleep_at_once(
     make_layer: MakeLayer, clock: Callable[[int], CountingClock]
 ) -> None:
     layer = make_layer(busy_poll_us=100, receive_timeout=0.05)
-    layer.send("poll.warm", {"n": 0})  # connect before the clock is replaced
-    fake = clock(1_000_000_000)  # every reading is past the deadline
-    assert layer.receive(["poll.idle"], block=True) == (None, None)
+    # Connect and load the scripts before the clock is replaced.
+    layer.send("poll.warm", {"n": 0})
+    assert layer.receive(["poll.warm"], block=True) == ("poll.warm", {"n": 0})
     assert layer._fast is not None
     connection = layer._fast._connection(0)
-    assert connection._skip_waits == IDLE_WAIT_SKIPS
+    connection._skips = 0  # loading a script may have outlasted a real poll
+    fake = clock(1_000_000_000)  # every reading is past the deadline
+    assert layer.receive(["poll.idle"], block=True) == (None, None)
+    assert connection._skips == SKIPS_AFTER_MISS
 
-    layer.send("poll.busy", {"n": 1})
-    for _ in range(IDLE_WAIT_SKIPS):
-        before = fake.readings
-        layer.send("poll.busy", {"n": 2})
-        assert fake.readings > before  # sends always poll
-        before = fake.readings
-        assert layer.receive(["poll.busy"], block=True)[0] == "poll.busy"
-        assert fake.readings == before  # this wait slept at once
-    assert connection._skip_waits == 0
     before = fake.readings
-    assert layer.receive(["poll.busy"], block=True)[0] == "poll.busy"
+    for n in range(SKIPS_AFTER_MISS):
+        if n % 2:
+            layer.send("poll.busy", {"n": n})
+        else:
+            layer.receive(["poll.warm"], block=True)
+    assert fake.readings == before  # these calls slept at once
+    assert connection._skips == 0
+    layer.send("poll.busy", {"n": 99})
     assert fake.readings > before  # polling again
+    assert connection._skips == SKIPS_AFTER_MISS  # and the fake clock ran it out again
 
 
 def test_a_layer_with_polling_off_never_polls(
@@ -109,20 +111,3 @@ def test_a_layer_with_polling_off_never_polls(
     assert layer.receive(["poll.off"], block=True) == ("poll.off", {"n": 1})
     assert layer.receive(["poll.off"], block=True) == (None, None)
     assert fake.readings == 0
-
-
-def test_the_workers_send_and_receive_counts_as_a_blocking_wait(
-    make_layer: MakeLayer, clock: Callable[[int], CountingClock]
-) -> None:
-    layer = make_layer(busy_poll_us=100, receive_timeout=0.05)
-    layer.send("poll.warm", {"n": 0})
-    clock(1_000_000_000)
-    errors, _received = layer.send_many_and_receive(
-        [("poll.reply", {"n": 1})], ["poll.idle"], block=True
-    )
-    assert errors == [None]
-    assert layer._fast is not None
-    assert layer._fast._connection(0)._skip_waits == IDLE_WAIT_SKIPS
-    layer.send_many_and_receive([("poll.reply", {"n": 2})], ["poll.idle"], block=False)
-    assert layer._fast._connection(0)._skip_waits == IDLE_WAIT_SKIPS
-    assert layer.receive(["poll.reply"])[1] == {"n": 1}

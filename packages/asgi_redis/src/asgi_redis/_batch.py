@@ -206,7 +206,7 @@ def send_many_and_receive(
         commands.append(("BLPOP", *layer._wake_keys(queues), timeout_arg(layer.receive_timeout)))
     commands.append(layer._script_args(*_receive_script(now, block, limit, queues)))
     try:
-        replies = layer._execute_many(shard, commands, blocking=block)
+        replies = layer._execute_many(shard, commands)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise unavailable(layer._describe_shard(shard), exc) from exc
     sent = len(items)

@@ -33,10 +33,10 @@ after sending, a call first polls the socket without blocking for up to
 ``busy_poll_us`` microseconds (the idea of Linux's ``SO_BUSY_POLL``) and only
 then sleeps. The poll runs only where it can pay off: on plain TCP and unix
 sockets, and by default only when this process may use more than one CPU
-(with one, Redis could not run while we poll). A blocking receive whose poll
-ran out (its queues were empty) makes the next :data:`IDLE_WAIT_SKIPS`
-blocking receives on that connection sleep at once, so an idle worker spends
-at most one poll per few waits; sends and other immediate calls always poll.
+(with one, Redis could not run while we poll). A call whose poll runs out (a
+blocking receive on empty queues, a distant server) makes the next
+:data:`SKIPS_AFTER_MISS` calls on that connection sleep at once, so where
+polling does not pay it costs at most one budget per eight calls.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ except ImportError:  # pragma: no cover - exercised in an install without the ex
 __all__ = [
     "DEFAULT_BUSY_POLL_US",
     "HAVE_HIREDIS",
-    "IDLE_WAIT_SKIPS",
+    "SKIPS_AFTER_MISS",
     "FastConnections",
     "default_busy_poll_us",
     "hiredis",
@@ -76,8 +76,8 @@ HAVE_HIREDIS = hiredis is not None
 _BUFFER_SIZE = 65536
 #: Polling budget in microseconds when the process may use several CPUs.
 DEFAULT_BUSY_POLL_US = 100
-#: Blocking receives that sleep at once after one whose poll ran out.
-IDLE_WAIT_SKIPS = 7
+#: Calls on a connection that sleep at once after one whose poll ran out.
+SKIPS_AFTER_MISS = 7
 
 
 def default_busy_poll_us() -> int:
@@ -134,7 +134,7 @@ class _Connection:
         "_poll_ns",
         "_pollable",
         "_reader",
-        "_skip_waits",
+        "_skips",
         "_sock",
     )
 
@@ -145,7 +145,7 @@ class _Connection:
         self._buffer = bytearray(_BUFFER_SIZE)
         self._poll_ns = busy_poll_us * 1000
         self._pollable = False
-        self._skip_waits = 0
+        self._skips = 0
 
     def call(self, args: Sequence[Any]) -> Any:
         reply = self.exchange([args])[0]
@@ -153,12 +153,8 @@ class _Connection:
             raise reply
         return reply
 
-    def exchange(self, commands: Sequence[Sequence[Any]], blocking: bool = False) -> list[Any]:
-        """Send ``commands`` in one packet; return their replies, errors as values.
-
-        ``blocking``: the commands may wait on the server (a BLPOP), which decides
-        how eagerly to poll for the replies (see the module's notes).
-        """
+    def exchange(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` in one packet; return their replies, errors as values."""
         sock = self._sock
         if sock is None:
             sock = self._connect()
@@ -167,7 +163,7 @@ class _Connection:
         replies: list[Any] = []
         try:
             sock.sendall(b"".join(hiredis.pack_command(tuple(args)) for args in commands))
-            deadline = self._poll_deadline(blocking)
+            deadline = self._poll_deadline()
             while len(replies) < len(commands):
                 reply = reader.gets()
                 while reply is False:
@@ -177,8 +173,8 @@ class _Connection:
                         except BlockingIOError:
                             continue
                     else:
-                        if deadline and blocking:
-                            self._skip_waits = IDLE_WAIT_SKIPS
+                        if deadline:
+                            self._skips = SKIPS_AFTER_MISS
                         deadline = 0
                         count = sock.recv_into(buffer)
                     if not count:
@@ -201,12 +197,12 @@ class _Connection:
             for reply in replies
         ]
 
-    def _poll_deadline(self, blocking: bool) -> int:
+    def _poll_deadline(self) -> int:
         """Return when to stop polling for this exchange's replies, or 0 not to poll."""
         if not self._pollable:
             return 0
-        if blocking and self._skip_waits:
-            self._skip_waits -= 1
+        if self._skips:
+            self._skips -= 1
             return 0
         return monotonic_ns() + self._poll_ns
 
@@ -275,20 +271,13 @@ class FastConnections:
                 self._all.add(connection)
         return connection
 
-    def exchange(
-        self, shard: int, commands: Sequence[Sequence[Any]], blocking: bool = False
-    ) -> list[Any]:
-        """Send ``commands`` to ``shard`` in one packet; return their replies, errors as values.
+    def exchange(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` to ``shard`` in one packet; return their replies, errors as values."""
+        return self._connection(shard).exchange(commands) if commands else []
 
-        ``blocking``: the commands include one that may wait on the server.
-        """
-        return self._connection(shard).exchange(commands, blocking) if commands else []
-
-    def call_pair(
-        self, shard: int, first: Sequence[Any], second: Sequence[Any], blocking: bool = False
-    ) -> list[Any]:
+    def call_pair(self, shard: int, first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
         """Send two commands to ``shard`` in one packet; return both replies."""
-        return self._connection(shard).exchange([first, second], blocking)
+        return self._connection(shard).exchange([first, second])
 
     def close(self) -> None:
         """Close every thread's connections (they reconnect if used again)."""

@@ -418,7 +418,7 @@ class RedisChannelLayer(BaseChannelLayer):
             blpop = ("BLPOP", *wake_keys, timeout_arg(remaining))
             receive = self._script_args("RECEIVE", self._now_ms(), "1", *queues)
             try:
-                token, entry = self._execute_pair(shard, blpop, receive, blocking=True)
+                token, entry = self._execute_pair(shard, blpop, receive)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 raise unavailable(self._describe_shard(shard), exc) from exc
             if isinstance(entry, NoScriptError):
@@ -850,29 +850,19 @@ class RedisChannelLayer(BaseChannelLayer):
     def _wake_keys(self, queues: list[str]) -> list[str]:
         return [self.prefix + "w:" + queue for queue in queues]
 
-    def _execute_pair(
-        self, shard: int, first: Sequence[Any], second: Sequence[Any], blocking: bool = False
-    ) -> list[Any]:
-        """Send two commands in one packet; return both replies (errors as values).
-
-        ``blocking``: one of them may wait on the server (a BLPOP).
-        """
+    def _execute_pair(self, shard: int, first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+        """Send two commands in one packet; return both replies (errors as values)."""
         if self._fast is not None:
-            return self._fast.call_pair(shard, first, second, blocking)
+            return self._fast.call_pair(shard, first, second)
         pipe = self._clients[shard].pipeline(transaction=False)
         pipe.execute_command(*first)
         pipe.execute_command(*second)
         return pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
 
-    def _execute_many(
-        self, shard: int, commands: Sequence[Sequence[Any]], blocking: bool = False
-    ) -> list[Any]:
-        """Send ``commands`` in one packet; return their replies (errors as values).
-
-        ``blocking``: one of them may wait on the server (a BLPOP).
-        """
+    def _execute_many(self, shard: int, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send ``commands`` in one packet; return their replies (errors as values)."""
         if self._fast is not None:
-            return self._fast.exchange(shard, commands, blocking)
+            return self._fast.exchange(shard, commands)
         pipe = self._clients[shard].pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
