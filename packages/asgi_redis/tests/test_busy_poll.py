@@ -10,7 +10,12 @@ from collections.abc import Callable
 
 import pytest
 from asgi_redis import RedisChannelLayer, _fastpath
-from asgi_redis._fastpath import DEFAULT_BUSY_POLL_US, HAVE_HIREDIS, SKIPS_AFTER_MISS
+from asgi_redis._fastpath import (
+    DEFAULT_BUSY_POLL_US,
+    HAVE_HIREDIS,
+    SKIPS_AFTER_MISS,
+    WAIT_BUDGETS,
+)
 
 MakeLayer = Callable[..., RedisChannelLayer]
 
@@ -75,7 +80,7 @@ def test_a_reply_that_arrives_while_polling_is_read_whole(
     assert layer._fast._connection(0)._skips == 0
 
 
-def test_a_call_whose_poll_runs_out_lets_the_next_calls_sleep_at_once(
+def test_a_call_that_waited_lets_the_next_calls_sleep_at_once(
     make_layer: MakeLayer, clock: Callable[[int], CountingClock]
 ) -> None:
     layer = make_layer(busy_poll_us=100, receive_timeout=0.05)
@@ -85,7 +90,7 @@ def test_a_call_whose_poll_runs_out_lets_the_next_calls_sleep_at_once(
     assert layer._fast is not None
     connection = layer._fast._connection(0)
     connection._skips = 0  # loading a script may have outlasted a real poll
-    fake = clock(1_000_000_000)  # every reading is past the deadline
+    fake = clock(1_000_000_000)  # each reading is a second later: every reply "waited"
     assert layer.receive(["poll.idle"], block=True) == (None, None)
     assert connection._skips == SKIPS_AFTER_MISS
 
@@ -111,3 +116,22 @@ def test_a_layer_with_polling_off_never_polls(
     assert layer.receive(["poll.off"], block=True) == ("poll.off", {"n": 1})
     assert layer.receive(["poll.off"], block=True) == (None, None)
     assert fake.readings == 0
+
+
+def test_a_reply_that_is_merely_slow_keeps_the_connection_polling(
+    make_layer: MakeLayer, clock: Callable[[int], CountingClock]
+) -> None:
+    layer = make_layer(busy_poll_us=100)
+    layer.send("poll.warm", {"n": 0})
+    assert layer._fast is not None
+    connection = layer._fast._connection(0)
+    connection._skips = 0
+    # Readings: the call's start, past the deadline (so it sleeps), then the reply two
+    # budgets after the start: slow, but well within WAIT_BUDGETS.
+    fake = clock(200_000)
+    assert WAIT_BUDGETS > 2
+    layer.send("poll.slow", {"n": 1})
+    assert fake.readings == 3
+    assert connection._skips == 0
+    assert layer.receive(["poll.slow"]) == ("poll.slow", {"n": 1})
+    assert fake.readings > 3  # the next call polled

@@ -33,10 +33,12 @@ after sending, a call first polls the socket without blocking for up to
 ``busy_poll_us`` microseconds (the idea of Linux's ``SO_BUSY_POLL``) and only
 then sleeps. The poll runs only where it can pay off: on plain TCP and unix
 sockets, and by default only when this process may use more than one CPU
-(with one, Redis could not run while we poll). A call whose poll runs out (a
-blocking receive on empty queues, a distant server) makes the next
-:data:`SKIPS_AFTER_MISS` calls on that connection sleep at once, so where
-polling does not pay it costs at most one budget per eight calls.
+(with one, Redis could not run while we poll). A reply that comes after the
+poll ran out but within :data:`WAIT_BUDGETS` budgets was just slow, and the next
+call polls again. One that took longer was a wait (a blocking receive on empty
+queues, a distant server): then the next :data:`SKIPS_AFTER_MISS` calls on that
+connection sleep at once, so where polling does not pay it costs at most one
+budget per eight calls.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "DEFAULT_BUSY_POLL_US",
     "HAVE_HIREDIS",
     "SKIPS_AFTER_MISS",
+    "WAIT_BUDGETS",
     "FastConnections",
     "default_busy_poll_us",
     "hiredis",
@@ -75,8 +78,10 @@ logger = logging.getLogger(__name__)
 HAVE_HIREDIS = hiredis is not None
 _BUFFER_SIZE = 65536
 #: Polling budget in microseconds when the process may use several CPUs.
-DEFAULT_BUSY_POLL_US = 100
-#: Calls on a connection that sleep at once after one whose poll ran out.
+DEFAULT_BUSY_POLL_US = 200
+#: A reply this many polling budgets after its call was a wait, not a slow answer.
+WAIT_BUDGETS = 10
+#: Calls on a connection that sleep at once after one that waited.
 SKIPS_AFTER_MISS = 7
 
 
@@ -136,6 +141,7 @@ class _Connection:
         "_reader",
         "_skips",
         "_sock",
+        "_wait_ns",
     )
 
     def __init__(self, pool: Any, busy_poll_us: int = 0) -> None:
@@ -144,6 +150,8 @@ class _Connection:
         self._reader: Any = None
         self._buffer = bytearray(_BUFFER_SIZE)
         self._poll_ns = busy_poll_us * 1000
+        # Measured from the end of the poll, which is one budget after the call began.
+        self._wait_ns = (WAIT_BUDGETS - 1) * self._poll_ns
         self._pollable = False
         self._skips = 0
 
@@ -164,6 +172,7 @@ class _Connection:
         try:
             sock.sendall(b"".join(hiredis.pack_command(tuple(args)) for args in commands))
             deadline = self._poll_deadline()
+            missed = 0
             while len(replies) < len(commands):
                 reply = reader.gets()
                 while reply is False:
@@ -174,7 +183,7 @@ class _Connection:
                             continue
                     else:
                         if deadline:
-                            self._skips = SKIPS_AFTER_MISS
+                            missed = deadline
                         deadline = 0
                         count = sock.recv_into(buffer)
                     if not count:
@@ -182,6 +191,8 @@ class _Connection:
                     reader.feed(buffer, 0, count)
                     reply = reader.gets()
                 replies.append(reply)
+            if missed and monotonic_ns() - missed > self._wait_ns:
+                self._skips = SKIPS_AFTER_MISS
         except (TimeoutError, BlockingIOError) as exc:
             # BlockingIOError: the kernel's SO_RCVTIMEO/SO_SNDTIMEO ran out.
             self.disconnect()
