@@ -98,7 +98,7 @@ class PingOnly:
     def _ping(self):
         self.sock.sendall(b"*1\r\n$4\r\nPING\r\n")
         reply = b""
-        deadline = time.perf_counter() + 0.0001 if variant == "poll" else 0
+        deadline = time.perf_counter() + 0.0002 if variant == "poll" else 0
         while not reply.endswith(b"\r\n"):
             if deadline and time.perf_counter() < deadline:
                 try:
