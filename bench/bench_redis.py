@@ -98,7 +98,7 @@ class PingOnly:
     def _ping(self):
         self.sock.sendall(b"*1\r\n$4\r\nPING\r\n")
         reply = b""
-        deadline = time.perf_counter() + 0.0002 if variant == "poll" else 0
+        deadline = time.perf_counter() + POLL_SECONDS if variant == "poll" else 0
         while not reply.endswith(b"\r\n"):
             if deadline and time.perf_counter() < deadline:
                 try:
@@ -115,6 +115,11 @@ class PingOnly:
         self._ping()
         return channels[0], {}
 
+
+if variant == "poll":
+    # The same budget this layer polls for by default (only the new interpreter polls).
+    from asgi_redis._fastpath import DEFAULT_BUSY_POLL_US
+    POLL_SECONDS = DEFAULT_BUSY_POLL_US / 1e6
 
 if mode == "floor":
     layer = PingOnly(url)
