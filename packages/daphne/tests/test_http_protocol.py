@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from asgiref.inmemory import ChannelLayer
+from daphne.server import Server
 from daphne_harness import Harness, make_harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -384,6 +386,48 @@ def test_shutdown_closes_idle_keep_alive_and_lets_busy_connections_finish(
     assert busy_transport.value().endswith(b"\r\n\r\ndone")
     assert busy_transport.disconnecting
     del idle, busy
+
+
+def _draining_server(harness: Harness, **options: Any) -> Server:
+    server = Server(harness.layer, ["tcp:port=0"], signal_handlers=False, **options)
+    server.context = harness.context
+    server.reactor = harness.clock
+    return server
+
+
+def test_drain_waits_for_a_finished_response_to_be_written_before_it_ends(
+    harness: Harness,
+) -> None:
+    # The reactor's shutdown closes sockets without flushing them, so the drain
+    # must not end between a response finishing and its bytes leaving.
+    protocol, transport = harness.connect()
+    protocol.dataReceived(GET + b"\r\n")
+    message = harness.receive("http.request")
+    [channel] = harness.context.connections
+    finished = _draining_server(harness, shutdown_timeout=10)._drain()
+    harness.reply(message["reply_channel"], {"status": 200, "content": b"done"})
+    assert not channel.is_busy() and transport.disconnecting
+    harness.clock.advance(1)
+    assert not finished.called, "the drain ended while the response could still be unsent"
+    protocol.connectionLost(Failure(ConnectionLost("closed after writing")))
+    harness.clock.advance(1)
+    assert finished.called and not transport.disconnected
+
+
+def test_drain_aborts_connections_still_open_at_the_deadline(harness: Harness) -> None:
+    busy, busy_transport = harness.connect()
+    busy.dataReceived(GET + b"\r\n")
+    writing, writing_transport = harness.connect()
+    writing.dataReceived(GET + b"\r\n")
+    first, second = harness.receive("http.request"), harness.receive("http.request")
+    finished = _draining_server(harness, shutdown_timeout=3)._drain()
+    harness.reply(second["reply_channel"], {"status": 200, "content": b"done"})
+    harness.clock.advance(2)
+    assert not finished.called
+    harness.clock.advance(2)
+    assert finished.called
+    assert busy_transport.disconnected and writing_transport.disconnected
+    del first
 
 
 def test_application_transfer_encoding_header_is_not_doubled(harness: Harness) -> None:

@@ -570,7 +570,8 @@ class AsgiHTTPChannel(LazyTimeoutMixin, HTTPChannel):
     def shutdown(self) -> None:
         """Close now if idle, else close once the current response(s) are done."""
         self.persistent = False
-        if not self.is_busy():
+        # Twisted's loseConnection is not idempotent; the drain may ask again.
+        if not self.is_busy() and not getattr(self.transport, "disconnecting", False):
             self.loseConnection()
 
     def upgrade_to(self, protocol: Any, request: AsgiRequest) -> bytes:

@@ -10,8 +10,9 @@ runs the reactor until ``stop()`` (any thread), SIGTERM/SIGINT (when
 ``signal_handlers`` is true) or a listen failure. Stopping is graceful: a
 "before shutdown" trigger stops the listening ports, refuses new requests with
 503, closes idle keep-alive connections, closes WebSockets with 1001, and
-waits up to ``shutdown_timeout`` seconds for in-flight requests before
-aborting what is left. Replies keep being read during that wait. Sends still
+waits up to ``shutdown_timeout`` seconds for in-flight requests to finish and
+their connections to close (so no written response is lost) before aborting
+what is left. Replies keep being read during that wait. Sends still
 batched for the layer (disconnects above all) are flushed at the end of the
 drain, and once more after the reactor has closed the remaining sockets.
 """
@@ -318,16 +319,28 @@ class Server:
         deadline = self.reactor.seconds() + self.options.shutdown_timeout
 
         def check() -> None:
-            busy = [c for c in context.connections if c.is_busy()]
-            if busy and self.reactor.seconds() < deadline:
+            # Wait until every connection has closed, not merely until none is busy:
+            # a response that just finished may still sit in its transport's buffer,
+            # and the reactor's shutdown drops sockets without flushing them.
+            remaining = list(context.connections)
+            for connection in remaining:
+                if not connection.is_busy():
+                    connection.shutdown()  # closes once its output is written
+            if remaining and self.reactor.seconds() < deadline:
                 self.reactor.callLater(_DRAIN_POLL, check)
                 return
-            for connection in busy:
+            for connection in remaining:
                 transport = getattr(connection, "transport", None)
                 if transport is not None:
                     transport.abortConnection()
-            if busy:
-                logger.warning("Aborted %d connections still busy at shutdown", len(busy))
+            if remaining:
+                busy = sum(1 for connection in remaining if connection.is_busy())
+                logger.warning(
+                    "Aborted %d connections at shutdown (%d still busy, %d still writing)",
+                    len(remaining),
+                    busy,
+                    len(remaining) - busy,
+                )
             context.sends.drain()
             if self.reader is not None:
                 self.reader.stop()
