@@ -69,7 +69,10 @@ def _queue_key(name: bytes) -> bytes:
 def _wait(semaphore: posix_ipc.Semaphore, timeout: float) -> None:
     try:
         semaphore.acquire(timeout)
-    except posix_ipc.BusyError:
+    except (posix_ipc.BusyError, posix_ipc.SignalError):
+        # A signal (a worker's SIGTERM) ends the wait early, like a timeout: back in
+        # Python its handler runs, and the caller looks at the queues again, as the
+        # standard library does for system calls interrupted by a signal (PEP 475).
         return
 
 
