@@ -1,6 +1,6 @@
 """Settings of the stack test site, chosen by environment variables.
 
-- ``STACK_LAYER``: ``redis`` (default) or ``rabbitmq``;
+- ``STACK_LAYER``: ``redis`` (default), ``rabbitmq`` or ``ipc``;
 - ``STACK_REDIS_HOSTS``: comma-separated Redis URLs (two or more are shards);
 - ``STACK_RABBITMQ_URL``: the broker for ``rabbitmq``;
 - ``STACK_PREFIX``: the layer prefix (every test run uses its own);
@@ -37,8 +37,14 @@ elif STACK_LAYER == "rabbitmq":
     _config["url"] = os.environ.get("STACK_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5673/%2F")
     _config["prefix"] = PREFIX
     _config["receive_timeout"] = 1.0
+elif STACK_LAYER == "ipc":
+    BACKEND = "asgi_ipc.IPCChannelLayer"
+    _config["prefix"] = PREFIX
+    _config["receive_timeout"] = 1.0
 else:
-    raise ImproperlyConfigured(f"STACK_LAYER is {STACK_LAYER!r}; set it to 'redis' or 'rabbitmq'.")
+    raise ImproperlyConfigured(
+        f"STACK_LAYER is {STACK_LAYER!r}; set it to 'redis', 'rabbitmq' or 'ipc'."
+    )
 
 CHANNEL_LAYERS = {
     "default": {

@@ -30,10 +30,13 @@ def require_redis(url: str = REDIS_URL) -> None:
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
-    """Return an empty Redis site; the test starts the processes it needs."""
-    require_redis()
-    built = Site()
+def site(request: pytest.FixtureRequest) -> Iterator[Site]:
+    """Return an empty site (Redis unless parametrized with a layer name); the test starts
+    the processes it needs."""
+    layer = getattr(request, "param", "redis")
+    if layer == "redis":
+        require_redis()
+    built = Site(layer=layer)
     try:
         yield built
     finally:

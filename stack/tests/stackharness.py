@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from asgi_ipc.testing import remove_prefix
 
 STACK_DIR = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("ASGI_REDIS_URL", "redis://127.0.0.1:16379/0")
@@ -334,6 +335,8 @@ class Site:
                     pass
                 finally:
                     client.close()
+        elif self.layer == "ipc":
+            remove_prefix(self.prefix)
         shutil.rmtree(self.record_dir, ignore_errors=True)
 
 

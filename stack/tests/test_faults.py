@@ -1,7 +1,8 @@
 """Fault tests: workers, Daphne and the channel layer's server fail under real traffic.
 
 Every test deploys the stack test site (stack/stack_site) as real ``daphne`` and
-``manage.py runworker`` processes on Redis, then kills, stops or restarts one
+``manage.py runworker`` processes on Redis (one also on shared memory, whose
+semaphore waits a signal interrupts), then kills, stops or restarts one
 part while requests are in flight, and checks what the clients saw.
 The RabbitMQ restart takes a minute of broker start-up, so it runs under
 ``make soak`` (``STACK_SOAK=1``) rather than ``make test``.
@@ -94,6 +95,9 @@ def test_sigterm_worker_under_load_finishes_what_it_took(site: Site) -> None:
         stopping.signal(signal.SIGTERM)
         responses = [future.result(timeout=CLIENT_TIMEOUT * 2) for future in futures]
     assert stopping.wait(60) == 0, stopping.lines[-20:]
+    # A clean stop says nothing alarming (no "replies may be lost", no traceback).
+    alarms = [line for line in stopping.lines if "ERROR" in line or "Traceback" in line]
+    assert alarms == [], alarms
 
     statuses = collections.Counter(response.status_code for response in responses)
     assert statuses == {200: len(paths)}, (statuses, site.output())
@@ -108,6 +112,23 @@ def test_sigterm_worker_under_load_finishes_what_it_took(site: Site) -> None:
     assert started and started == done
     served_by = collections.Counter(response.text.split()[1] for response in responses)
     assert str(staying.pid) in served_by, served_by
+
+
+@pytest.mark.parametrize("site", ["redis", "ipc"], indirect=True)
+def test_sigterm_idle_worker_stops_at_once_and_quietly(site: Site) -> None:
+    # An idle one-thread worker is waiting in the layer when the signal comes (on
+    # shared memory the signal interrupts its semaphore wait), with the reply it
+    # last sent still kept for that receive.
+    site.start_daphne()
+    worker = site.start_worker(threads=1)
+    assert _get(site, "/hello").text == f"hello {worker.pid}"
+    time.sleep(0.5)
+    signalled = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, worker.lines[-20:]
+    assert time.monotonic() - signalled < 10
+    alarms = [line for line in worker.lines if "ERROR" in line or "WARNING" in line]
+    assert alarms == [], alarms
 
 
 def test_sigterm_daphne_finishes_in_flight_and_refuses_new(site: Site) -> None:
