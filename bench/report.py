@@ -428,7 +428,7 @@ def _profiles(results: Path, top: int = 6) -> list[str]:
     files = sorted(results.glob("profile_*.txt"))
     if not files:
         return []
-    lines = ["## Profiles (py-spy, from bench/stack/profile.py)", ""]
+    lines = ["## Profiles (py-spy, from bench/stack/pyspy_profile.py)", ""]
     for path in files:
         lines += [f"### {path.name}", "", "```"]
         taken = 0

@@ -1,6 +1,6 @@
 """Profile one full-stack configuration under load with py-spy; summarize where time goes.
 
-    .venv/bin/python bench/stack/profile.py new-redis --load http --seconds 15
+    .venv/bin/python bench/stack/pyspy_profile.py new-redis --load http --seconds 15
 
 Starts the configuration as ``bench_stack.py`` does, attaches ``py-spy record``
 (collapsed-stack output, subprocesses included) to every server process while
