@@ -5,14 +5,15 @@ reported as the median of the rounds, with the RabbitMQ/Redis ratio:
 
 * throughput: one thread sends N messages to a channel, then drains them
   (messages per second over send + receive);
-* round trip: a second thread echoes each message from ``ping`` back to a
-  process-specific ``pong!`` channel; p50 and p99 of send-to-reply time;
+* round trip: a second process, with its own layer on the same namespace, echoes
+  each message from ``ping`` back to a process-specific ``pong!`` channel; p50
+  and p99 of send-to-reply time;
 * fan-out: ``send_group`` to a 1,000-member group of process-specific channels
   (one reader prefix, as Daphne uses), timed until every member's copy is read.
 
-Each round also times the same round trip in bare pika (``--no-floor`` skips it), with
-no layer: long-lived consumers (prefetch one, ack on delivery) and publisher
-confirms on the same broker. That is the fastest a layer on pika's
+Each round also times the same process-to-process round trip in bare pika
+(``--no-floor`` skips it), with no layer: long-lived consumers (prefetch one, ack
+on delivery) and publisher confirms on the same broker. That is the fastest a layer on pika's
 ``BlockingConnection`` could go, so it shows how much of the gap to Redis is
 the layer's and how much is pika's and the broker's.
 
@@ -31,8 +32,8 @@ import os
 import random
 import statistics
 import string
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,12 +49,27 @@ def _token() -> str:
     return "".join(random.choices(string.ascii_lowercase, k=8))
 
 
+_CONFIG: dict[str, Any] = {"expiry": 60, "capacity": 5000, "receive_timeout": 10}
+
+
+def build_layer(kind: str, prefix: str) -> Any:
+    """Return a ``kind`` ("rabbitmq" or "redis") layer on ``prefix`` (both ends of a round trip)."""
+    if kind == "rabbitmq":
+        from asgi_rabbitmq import RabbitmqChannelLayer
+
+        return RabbitmqChannelLayer(RABBITMQ_URL, prefix=prefix, **_CONFIG)
+    from asgi_redis import RedisChannelLayer
+
+    return RedisChannelLayer(REDIS_URL, prefix=prefix, **_CONFIG)
+
+
 class Subject:
     """One layer under test, with a unique namespace and a clean-up."""
 
-    def __init__(self, name: str, make: Callable[[], Any], cleanup: Callable[[Any], None]) -> None:
-        self.name = name
-        self.layer = make()
+    def __init__(self, kind: str, prefix: str, cleanup: Callable[[Any], None]) -> None:
+        self.name = kind
+        self.prefix = prefix
+        self.layer = build_layer(kind, prefix)
         self._cleanup = cleanup
 
     def close(self) -> None:
@@ -62,29 +78,64 @@ class Subject:
 
 def make_subjects() -> tuple[list[Subject], list[str]]:
     """Return the layers to compare, and notes about any that were skipped."""
-    from asgi_rabbitmq import RabbitmqChannelLayer
     from asgi_rabbitmq.testing import delete_namespace
 
-    config = {"expiry": 60, "capacity": 5000, "receive_timeout": 10}
     subjects = [
         Subject(
             "rabbitmq",
-            lambda: RabbitmqChannelLayer(RABBITMQ_URL, prefix=f"bench.{_token()}", **config),
+            f"bench.{_token()}",
             lambda layer: (delete_namespace(layer), layer.close()),
         )
     ]
     notes: list[str] = []
     try:
-        from asgi_redis import RedisChannelLayer
-
-        redis_layer = RedisChannelLayer(REDIS_URL, prefix=f"bench-{_token()}:", **config)
-        redis_layer.send("bench.probe", {"n": 1})
-        redis_layer.receive(["bench.probe"])
+        redis_subject = Subject("redis", f"bench-{_token()}:", lambda layer: layer.flush())
+        redis_subject.layer.send("bench.probe", {"n": 1})
+        redis_subject.layer.receive(["bench.probe"])
     except Exception as exc:
         notes.append(f"redis layer skipped: {exc!r}")
     else:
-        subjects.append(Subject("redis", lambda: redis_layer, lambda layer: layer.flush()))
+        subjects.append(redis_subject)
     return subjects, notes
+
+
+class EchoProcess:
+    """This script run as ``echo KIND PREFIX PING COUNT`` in a child process, once it is ready."""
+
+    def __init__(self, kind: str, prefix: str, ping: str, count: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "echo", kind, prefix, ping, str(count)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            self.process.kill()
+            raise RuntimeError(f"the {kind} echo process did not start (it said {line!r})")
+
+    def finish(self) -> None:
+        """Wait for the echo to end (it stops after COUNT messages)."""
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def echo_main(kind: str, prefix: str, ping: str, count: int) -> int:
+    """The child side of a round trip: echo ``count`` messages from ``ping`` to their replies."""
+    if kind == "pika-floor":
+        return pika_echo(ping, count)
+    layer = build_layer(kind, prefix)
+    layer.receive([ping])  # connected (and the queue declared) before the clock starts
+    print("ready", flush=True)
+    for _ in range(count):
+        channel, message = layer.receive([ping], block=True)
+        if channel is None:
+            return 1
+        layer.send(message["reply_channel"], message)
+    return 0
 
 
 def throughput(layer: Any, count: int) -> float:
@@ -102,29 +153,22 @@ def throughput(layer: Any, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def round_trip(layer: Any, count: int) -> list[float]:
-    """Return ``count`` ping-to-pong times in milliseconds through an echo thread."""
+def round_trip(layer: Any, kind: str, prefix: str, count: int) -> list[float]:
+    """Return ``count`` ping-to-pong times in milliseconds through an echo process."""
     ping = f"bench.ping.{_token()}"
     pong = f"bench.pong.{_token()}!"
-
-    def echo() -> None:
-        for _ in range(count):
-            channel, message = layer.receive([ping], block=True)
-            if channel is None:
-                return
-            layer.send(message["reply_channel"], message)
-
-    thread = threading.Thread(target=echo, daemon=True)
-    thread.start()
+    echo = EchoProcess(kind, prefix, ping, count)
     times = []
-    for index in range(count):
-        started = time.perf_counter()
-        layer.send(ping, {**PAYLOAD, "reply_channel": pong + "c", "n": index})
-        channel, _message = layer.receive([pong], block=True)
-        if channel is None:
-            raise RuntimeError("round trip: the echo did not come back")
-        times.append((time.perf_counter() - started) * 1000)
-    thread.join(30)
+    try:
+        for index in range(count):
+            started = time.perf_counter()
+            layer.send(ping, {**PAYLOAD, "reply_channel": pong + "c", "n": index})
+            channel, _message = layer.receive([pong], block=True)
+            if channel is None:
+                raise RuntimeError("round trip: the echo did not come back")
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        echo.finish()
     return times
 
 
@@ -143,48 +187,50 @@ def fan_out(layer: Any, members: int, prefix: str) -> float:
     return time.perf_counter() - started
 
 
-def pika_round_trip(count: int) -> list[float]:
-    """Return ``count`` ping-to-pong times in milliseconds in bare pika (see --no-floor)."""
+def _pika_connect() -> Any:
     import pika
     from asgi_rabbitmq._wire import streamline
 
-    parameters = pika.URLParameters(RABBITMQ_URL)
-    ping, pong = f"bench.floor.ping.{_token()}", f"bench.floor.pong.{_token()}"
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+    streamline(connection)  # the layer's write path, so only the consuming differs
+    return connection
 
-    def connect() -> Any:
-        connection = pika.BlockingConnection(parameters)
-        streamline(connection)  # the layer's write path, so only the consuming differs
-        return connection
 
-    main = connect()
+def _floor_queues(ping: str) -> tuple[str, str]:
+    return ping, ping.replace(".ping.", ".pong.")
+
+
+def pika_echo(ping: str, count: int) -> int:
+    """The child side of the bare-pika round trip: a long-lived consumer on ``ping``."""
+    ping, pong = _floor_queues(ping)
+    connection = _pika_connect()
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.basic_qos(prefetch_count=1)
+    echoed = [0]
+
+    def on_ping(_ch: Any, method: Any, _props: Any, body: bytes) -> None:
+        channel.basic_ack(method.delivery_tag)
+        channel.basic_publish("", pong, body, mandatory=True)
+        echoed[0] += 1
+
+    channel.basic_consume(ping, on_ping)
+    print("ready", flush=True)
+    deadline = time.monotonic() + 120
+    while echoed[0] < count and time.monotonic() < deadline:
+        connection.process_data_events(time_limit=1)
+    connection.close()
+    return 0 if echoed[0] == count else 1
+
+
+def pika_round_trip(count: int) -> list[float]:
+    """Return ``count`` ping-to-pong times in milliseconds in bare pika (see --no-floor)."""
+    ping, pong = _floor_queues(f"bench.floor.ping.{_token()}")
+    main = _pika_connect()
     setup = main.channel()
     for queue in (ping, pong):
-        # Gone with their consumers, or after a minute if the run breaks first.
+        # Deleted once their consumers go, or after a minute if the run breaks first.
         setup.queue_declare(queue, auto_delete=True, arguments={"x-expires": 60_000})
-    ready = threading.Event()
-
-    def echo() -> None:
-        connection = connect()
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_qos(prefetch_count=1)
-        echoed = [0]
-
-        def on_ping(_ch: Any, method: Any, _props: Any, body: bytes) -> None:
-            channel.basic_ack(method.delivery_tag)
-            channel.basic_publish("", pong, body, mandatory=True)
-            echoed[0] += 1
-
-        channel.basic_consume(ping, on_ping)
-        ready.set()
-        deadline = time.monotonic() + 60
-        while echoed[0] < count and time.monotonic() < deadline:
-            connection.process_data_events(time_limit=1)
-        connection.close()
-
-    thread = threading.Thread(target=echo, daemon=True)
-    thread.start()
-    ready.wait(30)
     sender = main.channel()
     sender.confirm_delivery()
     reader = main.channel()
@@ -196,6 +242,7 @@ def pika_round_trip(count: int) -> list[float]:
         replies.append(body)
 
     reader.basic_consume(pong, on_pong)
+    echo = EchoProcess("pika-floor", "", ping, count)
     body = json.dumps(PAYLOAD).encode()
     times = []
     try:
@@ -209,7 +256,7 @@ def pika_round_trip(count: int) -> list[float]:
             replies.clear()
             times.append((time.perf_counter() - started) * 1000)
     finally:
-        thread.join(30)
+        echo.finish()
         main.close()  # the auto-delete queues go with their consumers
     return times
 
@@ -252,7 +299,7 @@ def main() -> int:
             for subject in order:
                 layer = subject.layer
                 figures[subject.name]["throughput"].append(throughput(layer, count))
-                times = round_trip(layer, pings)
+                times = round_trip(layer, subject.name, subject.prefix, pings)
                 figures[subject.name]["rtt_p50"].append(percentile(times, 0.50))
                 figures[subject.name]["rtt_p99"].append(percentile(times, 0.99))
                 figures[subject.name]["fanout"].append(fan_out(layer, members, fan_prefix))
@@ -334,4 +381,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["echo"]:
+        kind, prefix, ping, count = sys.argv[2:6]
+        sys.exit(echo_main(kind, prefix, ping, int(count)))
     sys.exit(main())
