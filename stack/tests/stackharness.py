@@ -225,6 +225,18 @@ def redis_reachable(url: str) -> bool:
         client.close()
 
 
+def rabbitmq_reachable(url: str) -> bool:
+    """Return True if the RabbitMQ broker at ``url`` accepts a connection."""
+    import pika
+    import pika.exceptions
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError:
+        return False
+    return True
+
+
 class Site:
     """The stack test site on one layer: processes, environment, records."""
 
@@ -238,6 +250,7 @@ class Site:
     ) -> None:
         self.layer = layer
         self.redis_hosts = list(redis_hosts)
+        self.rabbitmq_url = rabbitmq_url
         self.prefix = f"stk{secrets.token_hex(4)}"
         self.record_dir = Path(tempfile.mkdtemp(prefix="stack-records-"))
         self.python = list(python)
@@ -337,6 +350,17 @@ class Site:
                     client.close()
         elif self.layer == "ipc":
             remove_prefix(self.prefix)
+        elif self.layer == "rabbitmq":
+            from asgi_rabbitmq import RabbitmqChannelLayer
+            from asgi_rabbitmq.testing import delete_namespace
+
+            layer = RabbitmqChannelLayer(self.rabbitmq_url, prefix=self.prefix)
+            try:
+                delete_namespace(layer)
+            except Exception:  # the broker may be gone (a restart test); queues expire anyway
+                pass
+            finally:
+                layer.close()
         shutil.rmtree(self.record_dir, ignore_errors=True)
 
 

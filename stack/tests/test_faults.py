@@ -1,8 +1,8 @@
 """Fault tests: workers, Daphne and the channel layer's server fail under real traffic.
 
 Every test deploys the stack test site (stack/stack_site) as real ``daphne`` and
-``manage.py runworker`` processes on Redis (one also on shared memory, whose
-semaphore waits a signal interrupts), then kills, stops or restarts one
+``manage.py runworker`` processes on Redis (one also on shared memory, whose semaphore waits a
+signal interrupts, and on RabbitMQ), then kills, stops or restarts one
 part while requests are in flight, and checks what the clients saw.
 The RabbitMQ restart takes a minute of broker start-up, so it runs under
 ``make soak`` (``STACK_SOAK=1``) rather than ``make test``.
@@ -114,7 +114,7 @@ def test_sigterm_worker_under_load_finishes_what_it_took(site: Site) -> None:
     assert str(staying.pid) in served_by, served_by
 
 
-@pytest.mark.parametrize("site", ["redis", "ipc"], indirect=True)
+@pytest.mark.parametrize("site", ["redis", "ipc", "rabbitmq"], indirect=True)
 def test_sigterm_idle_worker_stops_at_once_and_quietly(site: Site) -> None:
     # An idle one-thread worker is waiting in the layer when the signal comes (on
     # shared memory the signal interrupts its semaphore wait), with the reply it

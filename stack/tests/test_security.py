@@ -21,7 +21,7 @@ import httpx
 import pytest
 import redis
 import websockets
-from conftest import require_redis
+from conftest import require_rabbitmq, require_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rawclient import frame, read_frames, send_raw_http, ws_handshake
@@ -658,24 +658,9 @@ def test_encrypted_redis_layer_leaves_no_plaintext_while_a_request_is_queued() -
         plain.close()
 
 
-def _rabbit_reachable() -> bool:
-    import pika
-    import pika.exceptions
-
-    try:
-        pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL)).close()
-    except pika.exceptions.AMQPError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("encrypted", [True, False], ids=["encrypted", "plain-control"])
 def test_encrypted_rabbitmq_layer_leaves_no_plaintext_in_the_queue(encrypted: bool) -> None:
-    if not _rabbit_reachable():
-        message = f"RabbitMQ at {RABBITMQ_URL} is unreachable (start it with `make services`)"
-        if __import__("os").environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_rabbitmq()
     import pika
     from asgi_rabbitmq import RabbitmqChannelLayer
 
