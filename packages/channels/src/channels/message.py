@@ -13,8 +13,9 @@ view, a shell) there is no open buffer and sends go straight to the layer.
 Flushing sends in order. Consecutive channel sends go out as one
 ``send_many`` call when the layer offers it (one round trip on Redis). Inside
 the worker loop the flush may wait a moment longer: when every buffered send is
-a channel send on the worker's own layer and the layer has
-``send_many_and_receive``, the buffer is kept and the worker's next receive
+a channel send on the worker's own layer and the layer has its own
+``send_many_and_receive`` (asgi_redis; not the base class's "send, then
+receive"), the buffer is kept and the worker's next receive
 sends it in the same round trip (Redis queues the sends before it starts
 waiting, so their readers get them at once). When the layer already holds
 the worker's next message, the kept sends wait for the one after, at most
@@ -34,6 +35,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from asgiref.base_layer import BaseChannelLayer
 
 from channels._kept_sends import KeptSends
 
@@ -148,7 +151,7 @@ class PendingMessageStore:
         """Send everything buffered, then close the buffer (a consumer_finished receiver).
 
         In a worker loop that asked for it (:meth:`set_deferring`), channel sends
-        on a layer with ``send_many_and_receive`` are kept for the worker's next
+        on a layer with its own ``send_many_and_receive`` are kept for the worker's next
         receive instead (after any sends still kept from earlier consumers), which
         sends them in the same round trip.
         """
@@ -270,9 +273,21 @@ def _deferrable(messages: list[tuple[Channel | Group, dict[str, Any]]]) -> bool:
     from channels.channel import Channel
 
     layer = messages[0][0].channel_layer
-    return callable(getattr(layer, "send_many_and_receive", None)) and all(
+    return _combines_send_and_receive(layer) and all(
         isinstance(sender, Channel) and sender.channel_layer is layer for sender, _m in messages
     )
+
+
+def _combines_send_and_receive(layer: Any) -> bool:
+    """True if ``layer`` sends and receives in one call (its own ``send_many_and_receive``).
+
+    The base class's version only calls ``send_many`` and then ``receive``: keeping
+    sends for it gains no round trip, and a failed receive would look like lost sends.
+    """
+    method = getattr(layer, "send_many_and_receive", None)
+    if not callable(method):
+        return False
+    return getattr(method, "__func__", None) is not BaseChannelLayer.send_many_and_receive
 
 
 def _batches(

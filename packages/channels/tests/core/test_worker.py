@@ -406,6 +406,46 @@ def test_kept_replies_are_sent_when_the_worker_stops(counting_layer: Any) -> Non
     assert inner.combined == []
 
 
+class _FailingReceivesLayer(ChannelLayer):
+    """The in-memory layer (the base "send, then receive"); receives after the first fail."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.receives = 0
+        self.failing = True
+
+    def receive(self, channels: Any, block: bool = False) -> Any:
+        self.receives += 1
+        if self.receives > 1 and self.failing:
+            raise ConnectionError("the layer went away")
+        return super().receive(channels, block)
+
+
+def test_without_a_combined_call_replies_go_out_with_the_consumer_not_the_next_receive(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Keeping them for the base class's send_many_and_receive saves nothing, and a
+    # receive that then fails was reported as "replies may be lost" though they went out.
+    def answer(message: Message) -> None:
+        message.reply_channel.send({"answered": True})
+
+    inner = _FailingReceivesLayer(receive_timeout=0.05)
+    layer = ChannelLayerWrapper(inner, "default", [route("t.ask", answer)])
+    channel_layers.set("default", layer)
+    try:
+        inner.send("t.ask", {"reply_channel": REPLY})
+        worker = Worker(layer, signal_handlers=False, only_channels=["t.ask"])
+        worker.min_backoff = worker.max_backoff = 0.01
+        with caplog.at_level(logging.WARNING, logger="channels.worker"):
+            _run_until(worker, lambda: inner.receives >= 3)
+        inner.failing = False
+        assert drain(layer, "daphne.response.abcdefghij!") == [{"answered": True}]
+    finally:
+        channel_layers.reset()
+    assert "failed to receive" in caplog.text
+    assert "may be lost" not in caplog.text
+
+
 def test_group_sends_are_never_kept_for_the_next_receive(counting_layer: Any) -> None:
     def broadcast(message: Message) -> None:
         message.reply_channel.send({"first": True})
