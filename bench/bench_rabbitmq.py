@@ -11,9 +11,10 @@ reported as the median of the rounds, with the RabbitMQ/Redis ratio:
 * fan-out: ``send_group`` to a 1,000-member group of process-specific channels
   (one reader prefix, as Daphne uses), timed until every member's copy is read.
 
-Each round also times the same process-to-process round trip in bare pika
-(``--no-floor`` skips it), with no layer: long-lived consumers (prefetch one, ack
-on delivery) and publisher confirms on the same broker. That is the fastest a layer on pika's
+Each round also times the throughput loop and the same process-to-process round
+trip in bare pika (``--no-floor`` skips them), with no layer: publishes with
+confirms and ``basic.get`` for the throughput, long-lived consumers (prefetch one,
+ack on delivery) for the round trip, on the same broker. That is the fastest a layer on pika's
 ``BlockingConnection`` could go, so it shows how much of the gap to Redis is
 the layer's and how much is pika's and the broker's.
 
@@ -223,6 +224,36 @@ def pika_echo(ping: str, count: int) -> int:
     return 0 if echoed[0] == count else 1
 
 
+def pika_throughput(count: int) -> float:
+    """Return messages per second for the throughput loop in bare pika (see --no-floor).
+
+    The layer's operations with nothing around them: each send a publish with its
+    confirm, each receive one ``basic.get``, on one queue and the layer's write path.
+    """
+    queue = f"bench.floor.tp.{_token()}"
+    connection = _pika_connect()
+    try:
+        sender = connection.channel()
+        sender.confirm_delivery()
+        sender.queue_declare(queue, arguments={"x-expires": 60_000})
+        reader = connection.channel()
+        body = json.dumps(PAYLOAD).encode()
+        started = time.perf_counter()
+        for _ in range(count):
+            sender.basic_publish("", queue, body, mandatory=True)
+        received = 0
+        while received < count:
+            method, _props, _body = reader.basic_get(queue, auto_ack=True)
+            if method is None:
+                raise RuntimeError(f"pika floor: only {received} of {count} messages arrived")
+            received += 1
+        rate = count / (time.perf_counter() - started)
+        sender.queue_delete(queue)
+    finally:
+        connection.close()
+    return rate
+
+
 def pika_round_trip(count: int) -> list[float]:
     """Return ``count`` ping-to-pong times in milliseconds in bare pika (see --no-floor)."""
     ping, pong = _floor_queues(f"bench.floor.ping.{_token()}")
@@ -275,7 +306,7 @@ def main() -> int:
         "--no-floor",
         dest="floor",
         action="store_false",
-        help="skip timing the round trip in bare pika (no layer), which runs by default",
+        help="skip timing throughput and round trip in bare pika (no layer), which run by default",
     )
     args = parser.parse_args()
     rounds = 3 if args.quick else 9
@@ -305,7 +336,10 @@ def main() -> int:
                 figures[subject.name]["fanout"].append(fan_out(layer, members, fan_prefix))
             if args.floor:
                 times = pika_round_trip(pings)
-                floor = figures.setdefault("pika-floor", {"rtt_p50": [], "rtt_p99": []})
+                floor = figures.setdefault(
+                    "pika-floor", {"throughput": [], "rtt_p50": [], "rtt_p99": []}
+                )
+                floor["throughput"].append(pika_throughput(count))
                 floor["rtt_p50"].append(percentile(times, 0.50))
                 floor["rtt_p99"].append(percentile(times, 0.99))
     finally:
@@ -347,15 +381,20 @@ def main() -> int:
     floor_ratios: dict[str, float] = {}
     if "pika-floor" in medians:
         floor = medians["pika-floor"]
-        line = f"{'pika floor':10} {'':>10} {floor['rtt_p50']:11.2f} {floor['rtt_p99']:11.2f}"
+        line = (
+            f"{'pika floor':10} {floor['throughput']:10.0f} {floor['rtt_p50']:11.2f} "
+            f"{floor['rtt_p99']:11.2f}"
+        )
         if "redis" in medians:
+            redis_medians = medians["redis"]
             floor_ratios = {
-                "rtt_p50": floor["rtt_p50"] / medians["redis"]["rtt_p50"],
-                "rtt_p99": floor["rtt_p99"] / medians["redis"]["rtt_p99"],
+                "throughput": redis_medians["throughput"] / floor["throughput"],
+                "rtt_p50": floor["rtt_p50"] / redis_medians["rtt_p50"],
+                "rtt_p99": floor["rtt_p99"] / redis_medians["rtt_p99"],
             }
             line += (
-                f"   (bare pika, long-lived consumers: {floor_ratios['rtt_p50']:.2f}x / "
-                f"{floor_ratios['rtt_p99']:.2f}x redis)"
+                f"   (bare pika, no layer: {floor_ratios['throughput']:.2f}x / "
+                f"{floor_ratios['rtt_p50']:.2f}x / {floor_ratios['rtt_p99']:.2f}x redis)"
             )
         print(line)
     for note in notes:
