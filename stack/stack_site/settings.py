@@ -24,23 +24,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STACK_LAYER = os.environ.get("STACK_LAYER", "redis")
 PREFIX = os.environ.get("STACK_PREFIX", "stack")
-_config: dict[str, object] = {"expiry": 30}
+_config: dict[str, object] = {"expiry": 30, "prefix": PREFIX, "receive_timeout": 1.0}
 if os.environ.get("STACK_ENCRYPTION_KEY"):
     _config["symmetric_encryption_keys"] = [os.environ["STACK_ENCRYPTION_KEY"]]
 if STACK_LAYER == "redis":
     BACKEND = "asgi_redis.RedisChannelLayer"
     _config["hosts"] = os.environ.get("STACK_REDIS_HOSTS", "redis://127.0.0.1:16379/0").split(",")
     _config["prefix"] = f"{PREFIX}:"
-    _config["receive_timeout"] = 1.0
 elif STACK_LAYER == "rabbitmq":
     BACKEND = "asgi_rabbitmq.RabbitmqChannelLayer"
     _config["url"] = os.environ.get("STACK_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5673/%2F")
-    _config["prefix"] = PREFIX
-    _config["receive_timeout"] = 1.0
 elif STACK_LAYER == "ipc":
     BACKEND = "asgi_ipc.IPCChannelLayer"
-    _config["prefix"] = PREFIX
-    _config["receive_timeout"] = 1.0
 else:
     raise ImproperlyConfigured(
         f"STACK_LAYER is {STACK_LAYER!r}; set it to 'redis', 'rabbitmq' or 'ipc'."

@@ -10,7 +10,7 @@ from typing import Any
 from asgiref.inmemory import ChannelLayer
 from daphne.context import ServerContext
 from daphne.options import ServerOptions
-from daphne.server import HTTPFactory
+from daphne.server import HTTPFactory, Server
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -49,6 +49,13 @@ class Harness:
     def reply(self, reply_channel: str, message: dict[str, Any]) -> None:
         """Deliver an application reply the way the reply reader would."""
         self.context.dispatch(reply_channel, message)
+
+    def server(self, **options: Any) -> Server:
+        """Return a Server on this context and clock, to drive its graceful shutdown."""
+        server = Server(self.layer, ["tcp:port=0"], signal_handlers=False, **options)
+        server.context = self.context
+        server.reactor = self.clock
+        return server
 
 
 def make_harness(layer: ChannelLayer | None = None, **options: Any) -> Harness:

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from daphne.batching import SendBatcher
-from daphne.server import Server
 from daphne_harness import UPGRADE, Harness, make_harness, parse_server_frames, ws_frame
 from twisted.internet.error import ConnectionLost
 from twisted.internet.task import Clock
@@ -460,9 +459,7 @@ def test_long_outbox_pauses_reading_until_it_drains() -> None:
 def test_graceful_shutdown_flushes_queued_sends_before_it_finishes() -> None:
     layer = BatchLayer()
     harness = make_harness(layer)
-    server = Server(layer, ["tcp:port=0"], signal_handlers=False)
-    server.context = harness.context
-    server.reactor = harness.clock
+    server = harness.server()
     harness.context.send("websocket.disconnect", {"reply_channel": "a", "code": 1001})
     finished = server._drain()  # nothing busy: the drain ends within this call
     assert finished.called

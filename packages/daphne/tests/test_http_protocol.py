@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from asgiref.inmemory import ChannelLayer
-from daphne.server import Server
 from daphne_harness import Harness, make_harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -388,13 +386,6 @@ def test_shutdown_closes_idle_keep_alive_and_lets_busy_connections_finish(
     del idle, busy
 
 
-def _draining_server(harness: Harness, **options: Any) -> Server:
-    server = Server(harness.layer, ["tcp:port=0"], signal_handlers=False, **options)
-    server.context = harness.context
-    server.reactor = harness.clock
-    return server
-
-
 def test_drain_waits_for_a_finished_response_to_be_written_before_it_ends(
     harness: Harness,
 ) -> None:
@@ -404,7 +395,7 @@ def test_drain_waits_for_a_finished_response_to_be_written_before_it_ends(
     protocol.dataReceived(GET + b"\r\n")
     message = harness.receive("http.request")
     [channel] = harness.context.connections
-    finished = _draining_server(harness, shutdown_timeout=10)._drain()
+    finished = harness.server(shutdown_timeout=10)._drain()
     harness.reply(message["reply_channel"], {"status": 200, "content": b"done"})
     assert not channel.is_busy() and transport.disconnecting
     harness.clock.advance(1)
@@ -420,7 +411,7 @@ def test_drain_aborts_connections_still_open_at_the_deadline(harness: Harness) -
     writing, writing_transport = harness.connect()
     writing.dataReceived(GET + b"\r\n")
     first, second = harness.receive("http.request"), harness.receive("http.request")
-    finished = _draining_server(harness, shutdown_timeout=3)._drain()
+    finished = harness.server(shutdown_timeout=3)._drain()
     harness.reply(second["reply_channel"], {"status": 200, "content": b"done"})
     harness.clock.advance(2)
     assert not finished.called
