@@ -53,7 +53,7 @@ sys.path.insert(0, str(BENCH))
 from _peers import ensure_legacy_venv, ensure_venv  # noqa: E402
 from stack.procs import Deployment, StartupError, free_port, stop_all  # noqa: E402
 
-from stack import load  # noqa: E402
+from stack import cpu, load  # noqa: E402
 
 MODERN_REQUIREMENTS = [
     "channels==4.3.2",
@@ -154,6 +154,26 @@ def cleanup_prefix(prefix: str) -> None:
             os.unlink(path)
 
 
+def broker_port(name: str) -> int | None:
+    """Return the TCP port of the Redis or RabbitMQ server configuration ``name`` uses."""
+    if name == "gunicorn" or name.endswith(("-ipc", "-inmemory")):
+        return None
+    if name.endswith("-rabbitmq"):
+        url = os.environ.get("ASGI_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5673/%2F")
+        return urlsplit(url).port or 5672
+    # Redis over TCP or its unix socket: the same server, found by its TCP port.
+    return urlsplit(bench_redis_url()).port or 6379
+
+
+def cpu_meter(name: str, deployment: Deployment) -> cpu.CpuMeter | None:
+    """Return a CPU meter over ``deployment``'s processes and broker (None off Linux)."""
+    if not cpu.available():
+        return None
+    port = broker_port(name)
+    broker = cpu.listener_pid(port) if port else None
+    return cpu.CpuMeter([process.pid for process in deployment.processes], broker)
+
+
 def run_one(
     name: str, deployment: Deployment, args: argparse.Namespace, wrk: str
 ) -> dict[str, Any]:
@@ -162,10 +182,19 @@ def run_one(
     try:
         with deployment:
             port = deployment.port
+            meter = cpu_meter(name, deployment)
             load.run_wrk(wrk, port, 1, args.connections)  # warm-up
+            before = meter.snapshot() if meter else {}
             figures["http"] = load.run_wrk(wrk, port, args.seconds, args.connections)
+            if meter:
+                requests = figures["http"]["rps"] * max(1, round(args.seconds))
+                figures["http"].update(meter.per_request(before, meter.snapshot(), requests))
             if name != "gunicorn":
+                before = meter.snapshot() if meter else {}
                 figures["ws"] = load.ws_echo(port, args.ws_connections, args.ws_seconds)
+                if meter:
+                    messages = figures["ws"]["msgs_per_s"] * args.ws_seconds
+                    figures["ws"].update(meter.per_request(before, meter.snapshot(), messages))
                 figures["broadcast"] = load.broadcast(port, args.members, args.broadcast_wait)
     finally:
         cleanup_prefix(deployment.env["BENCH_PREFIX"])

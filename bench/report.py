@@ -214,11 +214,40 @@ def adapt_stack(data: dict[str, Any]) -> tuple[list[str], list[Row], list[Target
     rows += [(f"ratio {k}", {"ratio": v}) for k, v in (data.get("ratios") or {}).items()]
     paired = data.get("paired_ratios") or {}
     rows += [(f"median round-by-round ratio {k}", {"paired": v}) for k, v in paired.items()]
+    rows += _cpu_rows(data.get("medians") or {})
     targets = [
         (t.get("target", "?"), t.get("value"), t.get("met")) for t in data.get("targets") or []
     ]
     columns = ["req/s", "http p50 ms", "http p99 ms", "ws msg/s", "ws p50 ms", "ws p99 ms"]
-    return [*columns, "bcast last ms", "bcast lost", "ratio", "paired"], rows, targets
+    columns += ["bcast last ms", "bcast lost", "ratio", "paired", *CPU_COLUMNS]
+    return columns, rows, targets
+
+
+#: The CPU table's columns: microseconds per request (HTTP) or per echoed message (WebSocket).
+CPU_COLUMNS = ["server µs", "workers µs", "broker µs", "client µs", "total µs", "cores busy"]
+
+
+def _cpu_rows(medians: dict[str, Any]) -> list[Row]:
+    """Return CPU time per request/message by process role (see bench/stack/cpu.py).
+
+    "cores busy" is the rate times the total: how much of the machine the
+    configuration kept working. At the machine's core count it is CPU-bound and
+    only a lower total can raise its rate; below it, the rest went idle waiting.
+    """
+    rows: list[Row] = []
+    for test, rate_key, label in (("http", "rps", "request"), ("ws", "msgs_per_s", "message")):
+        for config, figures in medians.items():
+            total = _num(_dig(figures, test, "cpu_us_total"))
+            if total is None:
+                continue
+            values: dict[str, Any] = {
+                f"{role} µs": _dig(figures, test, f"cpu_us_{role}")
+                for role in ("server", "workers", "broker", "client", "total")
+            }
+            rate = _num(_dig(figures, test, rate_key))
+            values["cores busy"] = round(rate * total / 1e6, 2) if rate is not None else None
+            rows.append((f"{test} CPU per {label}: {config}", values))
+    return rows
 
 
 ADAPTERS: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[Row], list[Target]]]] = {
@@ -506,6 +535,12 @@ def write_report(results: Path) -> Path:
         all_ratios += _speedups(area, rows)
         if area == "stack":
             pictures += plot_stack(data, results)
+            sections += [
+                "The CPU rows are microseconds of CPU per request (HTTP) or per echoed",
+                "message (WebSocket) by process role; bench/README.md, section \"Where the",
+                "time goes\", reads them and explains the targets this stack misses.",
+                "",
+            ]
     pictures += plot_ratios(all_ratios, results)
     lines += [*summary, ""]
     if pictures:

@@ -4,9 +4,11 @@
 this project and the original stack), ``modern`` (channels_redis for channels 4)
 or ``wsgi`` (no channels at all). ``BENCH_PREFIX`` keeps every run's names apart
 from the tests sharing the servers; ``BENCH_REDIS_URL`` / ``BENCH_RABBITMQ_URL``
-point at the servers.
+point at the servers. ``BENCH_LAYER_CONFIG``, a JSON object, adds to or overrides
+the layer's ``CONFIG`` (for trying an option, e.g. ``{"busy_poll_us": 0}``).
 """
 
+import json
 import os
 
 SECRET_KEY = "bench-not-secret"
@@ -46,7 +48,11 @@ elif LAYER != "wsgi":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": _backend,
-            "CONFIG": {**_config, "capacity": CAPACITY},
+            "CONFIG": {
+                **_config,
+                "capacity": CAPACITY,
+                **json.loads(os.environ.get("BENCH_LAYER_CONFIG") or "{}"),
+            },
             "ROUTING": "benchproj.routing.channel_routing",
         }
     }

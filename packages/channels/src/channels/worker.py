@@ -304,7 +304,8 @@ class Worker:
             logger.error("Could not find match for message on %s! Check your routing.", channel)
             return
         consumer, kwargs = match
-        logger.debug("Dispatching message on %s to %s", channel, name_that_thing(consumer))
+        if logger.isEnabledFor(logging.DEBUG):  # naming the consumer costs more than the check
+            logger.debug("Dispatching message on %s to %s", channel, name_that_thing(consumer))
         self.run_consumer(consumer, message, kwargs)
 
     def run_consumer(
