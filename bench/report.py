@@ -537,8 +537,8 @@ def write_report(results: Path) -> Path:
             pictures += plot_stack(data, results)
             sections += [
                 "The CPU rows are microseconds of CPU per request (HTTP) or per echoed",
-                "message (WebSocket) by process role; bench/README.md, section \"Where the",
-                "time goes\", reads them and explains the targets this stack misses.",
+                'message (WebSocket) by process role; bench/README.md, section "Where the',
+                'time goes", reads them and explains the targets this stack misses.',
                 "",
             ]
     pictures += plot_ratios(all_ratios, results)
