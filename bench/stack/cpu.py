@@ -15,8 +15,10 @@ threads), read before and after a load:
 * ``client``: the load generator (wrk as a child process, or the WebSocket
   client running in this process).
 
-Linux only; elsewhere :func:`available` is False and the benchmark skips these
-figures.
+A process that exits during a load takes its CPU time with it (only its parent's
+``cutime`` would keep it), so the figures suit long-lived servers and workers,
+which is what every configuration runs. Linux only; elsewhere :func:`available`
+is False and the benchmark skips these figures.
 """
 
 from __future__ import annotations
