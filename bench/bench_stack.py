@@ -40,6 +40,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -174,6 +175,19 @@ def cpu_meter(name: str, deployment: Deployment) -> cpu.CpuMeter | None:
     return cpu.CpuMeter([process.pid for process in deployment.processes], broker)
 
 
+def measured(
+    meter: cpu.CpuMeter | None,
+    run: Callable[[], dict[str, float]],
+    count: Callable[[dict[str, float]], float],
+) -> dict[str, float]:
+    """Run one load; add its CPU per request (``count`` of its figures) when metered."""
+    before = meter.snapshot() if meter else None
+    figures = run()
+    if meter and before is not None:
+        figures.update(meter.per_request(before, meter.snapshot(), count(figures)))
+    return figures
+
+
 def run_one(
     name: str, deployment: Deployment, args: argparse.Namespace, wrk: str
 ) -> dict[str, Any]:
@@ -184,17 +198,18 @@ def run_one(
             port = deployment.port
             meter = cpu_meter(name, deployment)
             load.run_wrk(wrk, port, 1, args.connections)  # warm-up
-            before = meter.snapshot() if meter else {}
-            figures["http"] = load.run_wrk(wrk, port, args.seconds, args.connections)
-            if meter:
-                requests = figures["http"]["rps"] * max(1, round(args.seconds))
-                figures["http"].update(meter.per_request(before, meter.snapshot(), requests))
+            wrk_seconds = max(1, round(args.seconds))  # what run_wrk asks wrk for
+            figures["http"] = measured(
+                meter,
+                lambda: load.run_wrk(wrk, port, args.seconds, args.connections),
+                lambda http: http["rps"] * wrk_seconds,
+            )
             if name != "gunicorn":
-                before = meter.snapshot() if meter else {}
-                figures["ws"] = load.ws_echo(port, args.ws_connections, args.ws_seconds)
-                if meter:
-                    messages = figures["ws"]["msgs_per_s"] * args.ws_seconds
-                    figures["ws"].update(meter.per_request(before, meter.snapshot(), messages))
+                figures["ws"] = measured(
+                    meter,
+                    lambda: load.ws_echo(port, args.ws_connections, args.ws_seconds),
+                    lambda ws: ws["msgs_per_s"] * args.ws_seconds,
+                )
                 figures["broadcast"] = load.broadcast(port, args.members, args.broadcast_wait)
     finally:
         cleanup_prefix(deployment.env["BENCH_PREFIX"])

@@ -49,22 +49,21 @@ def _stat_fields(pid: str) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
-def _group_cpu(groups: set[int]) -> float:
-    """Return the CPU seconds (user + system) of every process in process groups ``groups``."""
-    ticks = 0
+def _cpu_seconds(fields: list[str]) -> float:
+    # After the name: state, ppid, pgrp, ... utime is field 14, stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _cpu_by_group(groups: set[int]) -> dict[int, float]:
+    """Return the CPU seconds (user + system) of each process group in ``groups`` (one scan)."""
+    totals = dict.fromkeys(groups, 0.0)
     for entry in _PROC.iterdir():
         if not entry.name.isdigit():
             continue
         fields = _stat_fields(entry.name)
-        # After the name: state, ppid, pgrp, ... utime is field 14, stime 15 (1-based).
-        if fields is not None and int(fields[2]) in groups:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / _TICKS
-
-
-def _pid_cpu(pid: int) -> float:
-    fields = _stat_fields(str(pid))
-    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _TICKS
+        if fields is not None and int(fields[2]) in totals:
+            totals[int(fields[2])] += _cpu_seconds(fields)
+    return totals
 
 
 def listener_pid(port: int) -> int | None:
@@ -108,14 +107,17 @@ class CpuMeter:
     def snapshot(self) -> dict[str, float]:
         """Return CPU seconds so far per role (the client as this process plus its children)."""
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        by_group = _cpu_by_group(set(self.groups))
+        server, *workers = self.groups
         figures = {
-            "server": _group_cpu(set(self.groups[:1])),
-            "workers": _group_cpu(set(self.groups[1:])) if self.groups[1:] else 0.0,
+            "server": by_group[server],
+            "workers": sum(by_group[group] for group in workers),
             # wrk is a waited-for child of this process; the WebSocket client runs in it.
             "client": time.process_time() + children.ru_utime + children.ru_stime,
         }
         if self.broker is not None:
-            figures["broker"] = _pid_cpu(self.broker)
+            fields = _stat_fields(str(self.broker))
+            figures["broker"] = 0.0 if fields is None else _cpu_seconds(fields)
         return figures
 
     @staticmethod
